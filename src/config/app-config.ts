@@ -1,0 +1,49 @@
+export const ROLES = ['all', 'api', 'worker'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const LOG_LEVELS = ['error', 'warn', 'log', 'debug', 'verbose'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export const LOG_FORMATS = ['json', 'pretty'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
+/** The whole configuration, parsed and validated once at start-up. Secrets are marked. */
+export interface AppConfig {
+  serviceName: string;
+  role: Role;
+  httpPort: number;
+  /** Jobs processed at once by one worker process. */
+  concurrency: number;
+  llm: {
+    apiBase: string;
+    /** Secret: never logged or returned. */
+    apiKey: string;
+    timeoutSeconds: number;
+    maxRetries: number;
+    maxRetryDelaySeconds: number;
+    maxConcurrentInferences: number;
+  };
+  redis: {
+    url: string;
+    /** Secret: never logged or returned. Undefined when Redis has no password. */
+    password: string | undefined;
+  };
+  swagger: { path: string; title: string; description: string };
+  wsPollingIntervalSeconds: number;
+  /** Absolute path of the `.hydra-conf` folder. */
+  configPath: string;
+  /** Absolute path of `.hydra-conf/services`. */
+  servicesPath: string;
+  /** Absolute path of the prompts folder. */
+  promptsPath: string;
+  resultTtlSeconds: number;
+  maxUploadBytes: number;
+  /** `*` or an explicit list of allowed origins. */
+  corsOrigins: '*' | string[];
+  /** Empty: no authentication (v1 behaviour). */
+  apiKeys: string[];
+  logLevel: LogLevel;
+  logFormat: LogFormat;
+}
+
+export const APP_CONFIG = Symbol('APP_CONFIG');

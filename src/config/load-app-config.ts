@@ -1,0 +1,43 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { parse as parseDotenv } from 'dotenv';
+import { load as parseYaml } from 'js-yaml';
+import type { AppConfig } from './app-config';
+import { ConfigError } from './config.error';
+import type { EnvironmentVariables } from './interpolation.util';
+import { parseAppConfig } from './parse-app-config.util';
+
+/**
+ * Reads `.env` (the process environment wins over it) and `<CONFIG_PATH>/config.yaml`, then
+ * parses and validates the configuration. The only place that touches `process.env`'s values.
+ */
+export function loadAppConfig(
+  processEnv: EnvironmentVariables = process.env,
+  cwd: string = process.cwd(),
+): AppConfig {
+  const env = { ...readDotenv(cwd), ...processEnv };
+  const configDirectory = resolve(cwd, env.CONFIG_PATH || '.hydra-conf');
+  const configFile = join(configDirectory, 'config.yaml');
+  const configFileLabel = relative(cwd, configFile) || configFile;
+  return parseAppConfig({
+    env,
+    cwd,
+    configYaml: readYaml(configFile, configFileLabel),
+    configFileLabel,
+  });
+}
+
+function readDotenv(cwd: string): Record<string, string> {
+  const dotenvFile = join(cwd, '.env');
+  return existsSync(dotenvFile) ? parseDotenv(readFileSync(dotenvFile)) : {};
+}
+
+function readYaml(file: string, label: string): unknown {
+  if (!existsSync(file)) return undefined;
+  try {
+    return parseYaml(readFileSync(file, 'utf8'));
+  } catch (error) {
+    const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    throw new ConfigError(`${label}: cannot be read: ${reason}`, 'CONFIG_FILE_UNREADABLE');
+  }
+}
