@@ -1,0 +1,216 @@
+import 'reflect-metadata';
+import { Type } from 'class-transformer';
+import {
+  ArrayNotEmpty,
+  IsArray,
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsNotEmpty,
+  IsNumber,
+  IsOptional,
+  IsPositive,
+  IsString,
+  Matches,
+  Max,
+  Min,
+  ValidateNested,
+  type ValidationArguments,
+  ValidationOptions,
+  registerDecorator,
+} from 'class-validator';
+
+export const SERVICE_TYPES = ['summary'] as const;
+export const OUTPUT_TYPES = ['abstractive', 'extractive', 'markdown'] as const;
+export type OutputType = (typeof OUTPUT_TYPES)[number];
+
+export const FILE_NAME_PATTERN = /^[A-Za-z0-9._-]+$/;
+export const ROUTE_PATTERN = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
+
+const positiveInteger = (field: string) => [
+  IsInt({ message: `${field} must be an integer` }),
+  IsPositive({ message: `${field} must be positive` }),
+];
+
+function apply(...decorators: PropertyDecorator[]): PropertyDecorator {
+  return (target, key) => decorators.forEach((decorator) => decorator(target, key));
+}
+
+/** `maxGenerationLength` must leave room for a prompt in `totalContextLength`. */
+function IsLessThanContext(options?: ValidationOptions): PropertyDecorator {
+  return (target, propertyName) =>
+    registerDecorator({
+      name: 'isLessThanContext',
+      target: target.constructor,
+      propertyName: String(propertyName),
+      options,
+      validator: {
+        validate(value: unknown, args: ValidationArguments) {
+          const total = (args.object as FlavorManifest).totalContextLength;
+          return typeof value !== 'number' || typeof total !== 'number' || value < total;
+        },
+        defaultMessage: () => 'maxGenerationLength must be less than totalContextLength',
+      },
+    });
+}
+
+/** A map of language code to text, such as `{fr: Résumé, en: Summary}`. */
+function IsLanguageMap(options?: ValidationOptions): PropertyDecorator {
+  return (target, propertyName) =>
+    registerDecorator({
+      name: 'isLanguageMap',
+      target: target.constructor,
+      propertyName: String(propertyName),
+      options,
+      validator: {
+        validate(value: unknown) {
+          return (
+            value !== null &&
+            typeof value === 'object' &&
+            !Array.isArray(value) &&
+            Object.values(value).every((text) => typeof text === 'string')
+          );
+        },
+        defaultMessage: () => 'description must be a map of language to text (e.g. en: English summary)',
+      },
+    });
+}
+
+/** No two flavors of a service share a name. */
+function HasUniqueFlavorNames(options?: ValidationOptions): PropertyDecorator {
+  return (target, propertyName) =>
+    registerDecorator({
+      name: 'hasUniqueFlavorNames',
+      target: target.constructor,
+      propertyName: String(propertyName),
+      options,
+      validator: {
+        validate(value: unknown) {
+          if (!Array.isArray(value)) return true;
+          const names = value.map((flavor: unknown) => (flavor as { name?: unknown })?.name);
+          return new Set(names).size === names.length;
+        },
+        defaultMessage: (args?: ValidationArguments) => {
+          const names = ((args?.value as { name?: unknown }[]) ?? []).map((flavor) => flavor?.name);
+          const duplicate = names.find((name, index) => names.indexOf(name) !== index);
+          return `flavor names must be unique ("${String(duplicate)}" appears twice)`;
+        },
+      },
+    });
+}
+
+export class FlavorManifest {
+  @IsString({ message: 'name must be a string' })
+  @IsNotEmpty({ message: 'name must not be empty' })
+  name!: string;
+
+  @IsString({ message: 'modelName must be a string' })
+  @IsNotEmpty({ message: 'modelName must not be empty' })
+  modelName!: string;
+
+  @apply(...positiveInteger('totalContextLength'))
+  totalContextLength!: number;
+
+  @apply(...positiveInteger('maxGenerationLength'))
+  @IsLessThanContext()
+  maxGenerationLength!: number;
+
+  @IsString({ message: 'tokenizerClass must be a string' })
+  @IsNotEmpty({ message: 'tokenizerClass must not be empty' })
+  tokenizerClass!: string;
+
+  @apply(...positiveInteger('createNewTurnAfter'))
+  createNewTurnAfter!: number;
+
+  @apply(...positiveInteger('summaryTurns'))
+  summaryTurns!: number;
+
+  @apply(...positiveInteger('maxNewTurns'))
+  maxNewTurns!: number;
+
+  @IsNumber({ allowNaN: false, allowInfinity: false }, { message: 'temperature must be a number' })
+  @Min(0, { message: 'temperature must be between 0 and 2' })
+  @Max(2, { message: 'temperature must be between 0 and 2' })
+  temperature!: number;
+
+  @IsNumber({ allowNaN: false, allowInfinity: false }, { message: 'top_p must be a number' })
+  @Min(Number.MIN_VALUE, { message: 'top_p must be greater than 0 and at most 1' })
+  @Max(1, { message: 'top_p must be greater than 0 and at most 1' })
+  top_p!: number;
+
+  // v1's own manifests omit the next three; they default to v1's behaviour.
+  @IsBoolean({ message: 'reduceSummary must be true or false' })
+  reduceSummary = false;
+
+  @IsBoolean({ message: 'consolidateSummary must be true or false' })
+  consolidateSummary = false;
+
+  @IsIn(OUTPUT_TYPES, { message: `type must be one of ${OUTPUT_TYPES.join(', ')}` })
+  type: OutputType = 'abstractive';
+
+  @IsOptional()
+  @IsString({ message: 'reduce_prompt must be a string' })
+  @Matches(FILE_NAME_PATTERN, { message: 'reduce_prompt must match [A-Za-z0-9._-]+' })
+  reduce_prompt?: string;
+}
+
+export class ServiceManifest {
+  @IsIn(SERVICE_TYPES, { message: `type must be one of ${SERVICE_TYPES.join(', ')}` })
+  type!: (typeof SERVICE_TYPES)[number];
+
+  @IsIn([1, 2], { message: 'fields must be 1 or 2' })
+  fields!: 1 | 2;
+
+  @IsString({ message: 'name must be a string' })
+  @Matches(FILE_NAME_PATTERN, { message: 'name must match [A-Za-z0-9._-]+' })
+  name!: string;
+
+  @IsOptional()
+  @IsString({ message: 'route must be a string' })
+  @Matches(ROUTE_PATTERN, {
+    message: 'route must match [A-Za-z0-9._/-]+ with no empty segment and no leading or trailing /',
+  })
+  route?: string;
+
+  @IsOptional()
+  @IsLanguageMap()
+  description?: Record<string, string>;
+
+  @IsOptional()
+  @IsString({ message: 'backend must be a string' })
+  backend?: string;
+
+  @IsArray({ message: 'flavor must be a list' })
+  @ArrayNotEmpty({ message: 'flavor must not be empty' })
+  @HasUniqueFlavorNames()
+  @ValidateNested({ each: true })
+  @Type(() => FlavorManifest)
+  flavor!: FlavorManifest[];
+}
+
+export const KNOWN_SERVICE_FIELDS = new Set([
+  'type',
+  'fields',
+  'name',
+  'route',
+  'description',
+  'backend',
+  'flavor',
+]);
+
+export const KNOWN_FLAVOR_FIELDS = new Set([
+  'name',
+  'modelName',
+  'totalContextLength',
+  'maxGenerationLength',
+  'tokenizerClass',
+  'createNewTurnAfter',
+  'summaryTurns',
+  'maxNewTurns',
+  'temperature',
+  'top_p',
+  'reduceSummary',
+  'consolidateSummary',
+  'type',
+  'reduce_prompt',
+]);
