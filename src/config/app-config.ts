@@ -44,6 +44,8 @@ export interface AppConfig {
   apiKeys: string[];
   logLevel: LogLevel;
   logFormat: LogFormat;
+  /** Variables visible to `${oc.env:...}` in manifests (process environment over `.env`). */
+  interpolationEnv: Readonly<Record<string, string | undefined>>;
 }
 
 export const APP_CONFIG = Symbol('APP_CONFIG');

@@ -164,6 +164,7 @@ export function parseAppConfig(sources: ConfigSources): AppConfig {
     apiKeys: parsed.API_KEYS,
     logLevel: parsed.LOG_LEVEL,
     logFormat: parsed.LOG_FORMAT,
+    interpolationEnv: env,
   };
 }
 

@@ -1,0 +1,55 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { validateGenerateRequest } from './generate-request.util';
+import { parseManifestFile, type ServiceDefinition } from './manifest-validation.util';
+
+function loadService(): ServiceDefinition {
+  const text = readFileSync(join(__dirname, '../../test/fixtures/manifests/ok/readme-style.yaml'), 'utf8');
+  const result = parseManifestFile(text, {});
+  if (!result.isValid || !result.services[0]) throw new Error('fixture must be valid');
+  return result.services[0];
+}
+
+const service = loadService();
+const valid = { content: Buffer.from('Alice : hello'), flavor: 'llama', temperature: undefined, top_p: undefined };
+
+describe('validateGenerateRequest', () => {
+  it('returns the text and the flavor with the manifest defaults', () => {
+    const request = validateGenerateRequest(service, valid);
+    expect(request.text).toBe('Alice : hello');
+    expect(request.flavor).toMatchObject({ name: 'llama', temperature: 0.2, top_p: 0.7 });
+  });
+
+  it.each([
+    [{ temperature: '0.9', top_p: '0.5' }, 0.9, 0.5],
+    [{ temperature: 0, top_p: 1 }, 0, 1],
+    [{ temperature: '', top_p: '' }, 0.2, 0.7],
+    [{ temperature: 2 }, 2, 0.7],
+  ])('applies overrides %p', (overrides, temperature, topP) => {
+    const request = validateGenerateRequest(service, { ...valid, ...overrides });
+    expect(request.flavor).toMatchObject({ temperature, top_p: topP });
+    expect(service.manifest.flavor[0]).toMatchObject({ temperature: 0.2, top_p: 0.7 });
+  });
+
+  it.each([
+    [{ content: undefined }, 'MISSING_CONTENT', /^Missing content$/],
+    [{ content: Buffer.alloc(0) }, 'MISSING_CONTENT', /^Missing content$/],
+    [{ content: '  \n ' }, 'MISSING_CONTENT', /^Missing content$/],
+    [{ content: Buffer.from([0xff, 0xfe, 0x41]) }, 'INVALID_ENCODING', /UTF-8/],
+    [{ content: 42 }, 'INVALID_PARAMETER', /content must be a string/],
+    [{ flavor: undefined }, 'MISSING_FLAVOR', /"flavor" is required/],
+    [{ flavor: '' }, 'MISSING_FLAVOR', /"flavor" is required/],
+    [{ flavor: 'gpt-9' }, 'FLAVOR_NOT_FOUND', /^Flavor not found$/],
+    [{ flavor: ['llama'] }, 'INVALID_PARAMETER', /flavor must be a string/],
+    [{ temperature: '2.1' }, 'INVALID_PARAMETER', /temperature must be between 0 and 2/],
+    [{ temperature: -0.1 }, 'INVALID_PARAMETER', /temperature/],
+    [{ temperature: 'hot' }, 'INVALID_PARAMETER', /temperature must be a number/],
+    [{ top_p: '0' }, 'INVALID_PARAMETER', /top_p must be greater than 0/],
+    [{ top_p: 1.5 }, 'INVALID_PARAMETER', /top_p/],
+    [{ top_p: 'NaN' }, 'INVALID_PARAMETER', /top_p must be a number/],
+  ])('refuses %p with %s', (overrides, code, message) => {
+    expect(() => validateGenerateRequest(service, { ...valid, ...overrides })).toThrow(
+      expect.objectContaining({ code, message: expect.stringMatching(message) }),
+    );
+  });
+});
