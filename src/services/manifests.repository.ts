@@ -1,0 +1,99 @@
+import { readFile, readdir, stat } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { type FSWatcher, watch } from 'chokidar';
+import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import { ServicesRegistry } from './services-registry.service';
+
+/** Quiet time after the last file event before the folder is rescanned. */
+const RESCAN_DEBOUNCE_MS = 150;
+const MANIFEST_FILE = /^[^.].*\.ya?ml$/i;
+
+/**
+ * Reads `.hydra-conf/services/*.yaml` at start-up and watches the folder. Any event triggers a
+ * debounced rescan that applies changed and deleted files to the registry, one at a time. A
+ * rescan (rather than per-event handling) also covers editors' atomic saves and Kubernetes
+ * ConfigMap symlink swaps.
+ */
+@Injectable()
+export class ManifestsRepository implements OnModuleInit, OnModuleDestroy {
+  private readonly logger = new Logger(ManifestsRepository.name);
+  private readonly lastSeenText = new Map<string, string>();
+  private watcher: FSWatcher | undefined;
+  private debounceTimer: NodeJS.Timeout | undefined;
+  private rescanChain: Promise<void> = Promise.resolve();
+  private isClosed = false;
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly registry: ServicesRegistry,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    await this.rescan();
+    if (this.registry.list().length === 0) {
+      this.logger.warn(`No service loaded from ${this.folderLabel()}`);
+    }
+    this.watcher = watch(this.config.servicesPath, { ignoreInitial: true, depth: 0 });
+    this.watcher.on('all', () => this.scheduleRescan());
+    this.watcher.on('error', (error: unknown) =>
+      this.logger.error(`Watching ${this.folderLabel()} failed: ${String(error)}`),
+    );
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    this.isClosed = true;
+    clearTimeout(this.debounceTimer);
+    await this.watcher?.close();
+    await this.rescanChain;
+  }
+
+  /** Resolves once every change seen so far has been applied. */
+  whenIdle(): Promise<void> {
+    return this.rescanChain;
+  }
+
+  private scheduleRescan(): void {
+    clearTimeout(this.debounceTimer);
+    this.debounceTimer = setTimeout(() => {
+      this.rescanChain = this.rescanChain.then(() => this.rescan());
+    }, RESCAN_DEBOUNCE_MS);
+  }
+
+  private async rescan(): Promise<void> {
+    if (this.isClosed) return;
+    try {
+      const files = await this.listManifestFiles();
+      for (const [label, path] of files) {
+        const text = await readFile(path, 'utf8').catch(() => undefined);
+        if (text === undefined || this.lastSeenText.get(label) === text) continue;
+        this.lastSeenText.set(label, text);
+        await this.registry.applyFile(label, text);
+      }
+      for (const label of [...this.lastSeenText.keys()]) {
+        if (!files.has(label)) {
+          this.lastSeenText.delete(label);
+          this.registry.removeFile(label);
+        }
+      }
+    } catch (error) {
+      this.logger.error(`Reading ${this.folderLabel()} failed: ${String(error)}`);
+    }
+  }
+
+  /** Manifest files by label (`services/en.yaml`), skipping hidden entries and folders. */
+  private async listManifestFiles(): Promise<Map<string, string>> {
+    const names = await readdir(this.config.servicesPath).catch(() => [] as string[]);
+    const files = new Map<string, string>();
+    for (const name of names.filter((candidate) => MANIFEST_FILE.test(candidate)).sort()) {
+      const path = join(this.config.servicesPath, name);
+      const isFile = await stat(path).then((stats) => stats.isFile(), () => false);
+      if (isFile) files.set(relative(this.config.configPath, path), path);
+    }
+    return files;
+  }
+
+  private folderLabel(): string {
+    return relative(this.config.configPath, this.config.servicesPath) || this.config.servicesPath;
+  }
+}

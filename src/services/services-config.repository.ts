@@ -1,0 +1,38 @@
+import { Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { RedisClient } from '../redis/redis.client';
+import type { ServiceDefinition } from './manifest-validation.util';
+import { ServicesRegistry } from './services-registry.service';
+
+/** v1 kept the loaded services list in this key; other tools read it. */
+export const SERVICES_CONFIG_KEY = 'services_config';
+
+/** Publishes the served list to Redis after every change and after every reconnection. */
+@Injectable()
+export class ServicesConfigRepository implements OnModuleInit, OnModuleDestroy {
+  private readonly logger = new Logger(ServicesConfigRepository.name);
+  private unsubscribe: (() => void) | undefined;
+
+  constructor(
+    private readonly registry: ServicesRegistry,
+    private readonly redis: RedisClient,
+  ) {}
+
+  onModuleInit(): void {
+    this.unsubscribe = this.registry.onChange((services) => void this.publish(services));
+    this.redis.onReady(() => void this.publish(this.registry.list()));
+  }
+
+  onModuleDestroy(): void {
+    this.unsubscribe?.();
+  }
+
+  private async publish(services: readonly ServiceDefinition[]): Promise<void> {
+    if (!this.redis.isReady) return; // published again by onReady once Redis is back
+    try {
+      const list = services.map((service) => service.published);
+      await this.redis.connection.set(SERVICES_CONFIG_KEY, JSON.stringify(list));
+    } catch (error) {
+      this.logger.warn(`Publishing ${SERVICES_CONFIG_KEY} to Redis failed: ${String(error)}`);
+    }
+  }
+}

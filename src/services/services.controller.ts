@@ -1,0 +1,44 @@
+import { Body, Controller, Get, HttpCode, Param, Post, UploadedFile, UseInterceptors } from '@nestjs/common';
+import { ApiExcludeEndpoint, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { FileInterceptor } from '@nestjs/platform-express';
+import { type QueuedJob, ServicesService } from './services.service';
+
+interface GenerateBody {
+  file?: unknown;
+  content?: unknown;
+  flavor?: unknown;
+  temperature?: unknown;
+  top_p?: unknown;
+}
+
+@ApiTags('services')
+@Controller('services')
+export class ServicesController {
+  constructor(private readonly services: ServicesService) {}
+
+  @Get()
+  @ApiOperation({ summary: 'The loaded services, each manifest as loaded (defaults filled, route always present)' })
+  @ApiOkResponse({ schema: { type: 'array', items: { type: 'object', additionalProperties: true } } })
+  @ApiNotFoundResponse({ description: 'No services available' })
+  list(): Record<string, unknown>[] {
+    return this.services.listPublished();
+  }
+
+  /** One generic route for every service (routes may contain slashes); documented per service. */
+  @Post('*route/generate')
+  @HttpCode(200)
+  @ApiExcludeEndpoint()
+  @UseInterceptors(FileInterceptor('file'))
+  generate(
+    @Param('route') routeSegments: string[] | string,
+    @UploadedFile() file: Express.Multer.File | undefined,
+    @Body() body: GenerateBody | undefined,
+  ): Promise<QueuedJob> {
+    return this.services.generate([routeSegments].flat().join('/'), {
+      content: file?.buffer ?? body?.content ?? body?.file,
+      flavor: body?.flavor,
+      temperature: body?.temperature,
+      top_p: body?.top_p,
+    });
+  }
+}
