@@ -1,0 +1,188 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Redis from 'ioredis';
+import { REPOSITORY_ROOT, requiredTestRedisUrl, startTestGateway, type TestGateway } from './support/gateway';
+
+const transcript = readFileSync(join(__dirname, 'fixtures/transcripts/ES2004a.txt'));
+
+function form(fields: Record<string, string | Blob>): FormData {
+  const body = new FormData();
+  for (const [name, value] of Object.entries(fields)) body.append(name, value);
+  return body;
+}
+
+const file = (content: string | Buffer) => new Blob([content], { type: 'text/plain' });
+
+describe('HTTP API of the services (SPEC.md section 4)', () => {
+  let gateway: TestGateway;
+  let redis: Redis;
+
+  beforeAll(async () => {
+    gateway = await startTestGateway({ env: { MAX_UPLOAD_SIZE: '200kb' } });
+    redis = new Redis(requiredTestRedisUrl());
+  });
+
+  afterAll(async () => {
+    await gateway.close();
+    redis.disconnect();
+  });
+
+  const post = (route: string, body: FormData | string, headers: Record<string, string> = {}) =>
+    fetch(`${gateway.baseUrl}/services/${route}/generate`, { method: 'POST', body, headers });
+
+  it('GET /healthcheck answers the JSON string "1"', async () => {
+    const response = await fetch(`${gateway.baseUrl}/healthcheck`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/application\/json/);
+    expect(await response.text()).toBe('"1"');
+  });
+
+  it('GET /health/ready answers 200 while Redis is up', async () => {
+    const response = await fetch(`${gateway.baseUrl}/health/ready`);
+    expect(response.status).toBe(200);
+  });
+
+  it('GET /services lists every sample manifest as loaded, route always present', async () => {
+    const response = await fetch(`${gateway.baseUrl}/services`);
+    expect(response.status).toBe(200);
+    const services = (await response.json()) as Record<string, unknown>[];
+    expect(services.map((service) => service.route)).toEqual(['report/markdown', 'summarize/en', 'summarize-fr']);
+    const english = services.find((service) => service.route === 'summarize/en');
+    expect(english).toMatchObject({
+      type: 'summary',
+      fields: 2,
+      name: 'summarize-en',
+      description: { en: expect.any(String), fr: expect.any(String) },
+    });
+    const flavors = english?.flavor as Record<string, unknown>[];
+    expect(flavors.map((flavor) => flavor.name)).toEqual(['llama', 'mistral']);
+    expect(Object.keys(flavors[0] ?? {}).sort()).toEqual(
+      [
+        'consolidateSummary',
+        'createNewTurnAfter',
+        'maxGenerationLength',
+        'maxNewTurns',
+        'modelName',
+        'name',
+        'reduceSummary',
+        'summaryTurns',
+        'temperature',
+        'tokenizerClass',
+        'top_p',
+        'totalContextLength',
+        'type',
+      ].sort(),
+    );
+  });
+
+  it('publishes the same list to Redis key services_config, as v1', async () => {
+    const published = JSON.parse((await redis.get('services_config')) ?? 'null') as unknown;
+    const served = await (await fetch(`${gateway.baseUrl}/services`)).json();
+    expect(published).toEqual(served);
+  });
+
+  it.each([
+    ['no file', () => post('summarize/en', form({ flavor: 'llama' })), 400, 'Missing content'],
+    ['an empty file', () => post('summarize/en', form({ file: file(''), flavor: 'llama' })), 400, 'Missing content'],
+    ['no flavor', () => post('summarize/en', form({ file: file(transcript) })), 400, /flavor/],
+    ['an unknown route', () => post('summarize/de', form({ file: file(transcript), flavor: 'llama' })), 404, 'Service not found'],
+    ['an unknown flavor', () => post('summarize/en', form({ file: file(transcript), flavor: 'gpt-9' })), 404, 'Flavor not found'],
+    ['temperature 2.5', () => post('summarize/en', form({ file: file(transcript), flavor: 'llama', temperature: '2.5' })), 400, /temperature/],
+    ['top_p 0', () => post('summarize/en', form({ file: file(transcript), flavor: 'llama', top_p: '0' })), 400, /top_p/],
+    ['top_p 1.2', () => post('summarize/en', form({ file: file(transcript), flavor: 'llama', top_p: '1.2' })), 400, /top_p/],
+    ['bytes that are not UTF-8', () => post('summarize/en', form({ file: file(Buffer.from([0x41, 0xc3, 0x28])), flavor: 'llama' })), 400, /UTF-8/],
+    ['a file over MAX_UPLOAD_SIZE', () => post('summarize/en', form({ file: file(Buffer.alloc(210_000, 'a')), flavor: 'llama' })), 413, /too large/i],
+    ['a JSON body over MAX_UPLOAD_SIZE', () => post('summarize/en', JSON.stringify({ content: 'a'.repeat(210_000), flavor: 'llama' }), { 'content-type': 'application/json' }), 413, /MAX_UPLOAD_SIZE/],
+    ['malformed JSON', () => post('summarize/en', '{"content": ', { 'content-type': 'application/json' }), 400, /JSON/],
+    ['JSON without content', () => post('summarize/en', JSON.stringify({ flavor: 'llama' }), { 'content-type': 'application/json' }), 400, 'Missing content'],
+    ['JSON with an unknown flavor', () => post('summarize-fr', JSON.stringify({ content: 'A : b', flavor: 'x' }), { 'content-type': 'application/json' }), 404, 'Flavor not found'],
+    ['JSON top_p out of range', () => post('summarize-fr', JSON.stringify({ content: 'A : b', flavor: 'llama', top_p: 3 }), { 'content-type': 'application/json' }), 400, /top_p/],
+  ])('generate with %s answers %i', async (_case, send, status, detail) => {
+    const keysBefore = await redis.dbsize();
+    const response = await send();
+    expect(response.status).toBe(status);
+    const body = (await response.json()) as { detail: string };
+    if (typeof detail === 'string') expect(body.detail).toBe(detail);
+    else expect(body.detail).toMatch(detail);
+    expect(await redis.dbsize()).toBe(keysBefore);
+  });
+
+  it('a valid request is refused with 503 until the job pipeline exists, in both forms', async () => {
+    const multipart = await post('summarize/en', form({ file: file(transcript), flavor: 'llama', temperature: '0.3', top_p: '0.9' }));
+    expect(multipart.status).toBe(503);
+    expect(await multipart.json()).toEqual({ detail: 'job pipeline not available' });
+    const json = await post('report/markdown', JSON.stringify({ content: 'Alice : hello', flavor: 'mistral' }), {
+      'content-type': 'application/json',
+    });
+    expect(json.status).toBe(503);
+  });
+
+  it('an unknown path answers 404 in the same {detail} shape', async () => {
+    const response = await fetch(`${gateway.baseUrl}/nowhere`);
+    expect(response.status).toBe(404);
+    expect(await response.json()).toEqual({ detail: 'Not Found' });
+  });
+
+  it('answers CORS preflights for any origin by default, as v1', async () => {
+    const response = await fetch(`${gateway.baseUrl}/services`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://app.example', 'access-control-request-method': 'POST' },
+    });
+    expect(response.status).toBe(204);
+    expect(response.headers.get('access-control-allow-origin')).toBe('*');
+  });
+
+  it('serves the Swagger UI and the JSON document with one path per service', async () => {
+    const ui = await fetch(`${gateway.baseUrl}/docs`);
+    expect(ui.status).toBe(200);
+    expect(await ui.text()).toContain('swagger-ui');
+    const document = (await (await fetch(`${gateway.baseUrl}/docs-json`)).json()) as {
+      paths: Record<string, { post?: { requestBody?: unknown; responses?: Record<string, unknown> } }>;
+    };
+    expect(Object.keys(document.paths)).toEqual(
+      expect.arrayContaining([
+        '/healthcheck',
+        '/services',
+        '/services/summarize/en/generate',
+        '/services/summarize-fr/generate',
+        '/services/report/markdown/generate',
+      ]),
+    );
+    expect(Object.keys(document.paths).some((path) => path.includes('*'))).toBe(false);
+    const english = document.paths['/services/summarize/en/generate']?.post;
+    expect(JSON.stringify(english?.requestBody)).toContain('"enum":["llama","mistral"]');
+    expect(Object.keys(english?.responses ?? {})).toEqual(expect.arrayContaining(['200', '400', '404', '413', '503']));
+  });
+
+  it('the sample services are the repository files, prompts included', () => {
+    expect(readFileSync(join(REPOSITORY_ROOT, 'prompts/summarize-en.txt'), 'utf8')).toContain('{}');
+  });
+});
+
+describe('API keys', () => {
+  let gateway: TestGateway;
+
+  beforeAll(async () => {
+    gateway = await startTestGateway({ env: { API_KEYS: 'key-one,key-two' } });
+  });
+  afterAll(() => gateway.close());
+
+  it.each([
+    [{}, 401],
+    [{ authorization: 'Bearer wrong' }, 401],
+    [{ authorization: 'Bearer key-two' }, 200],
+    [{ 'x-api-key': 'key-one' }, 200],
+  ])('GET /services with headers %p answers %i', async (headers, status) => {
+    const response = await fetch(`${gateway.baseUrl}/services`, { headers });
+    expect(response.status).toBe(status);
+    if (status === 401) {
+      const body = await response.text();
+      expect(JSON.parse(body)).toEqual({ detail: 'Invalid or missing API key' });
+      expect(body).not.toContain('key-one');
+    }
+  });
+
+  it('leaves the health check open', async () => {
+    expect((await fetch(`${gateway.baseUrl}/healthcheck`)).status).toBe(200);
+  });
+});

@@ -1,0 +1,98 @@
+import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { LoggerService } from '@nestjs/common';
+import { createGateway } from '../../src/app.factory';
+import type { AppConfig } from '../../src/config/app-config';
+import { loadAppConfig } from '../../src/config/load-app-config';
+import { ManifestsRepository } from '../../src/services/manifests.repository';
+
+export const REPOSITORY_ROOT = join(__dirname, '../..');
+
+/** Keeps every log line so tests can assert what an operator would read. */
+export class RecordingLogger implements LoggerService {
+  readonly lines: { level: string; context: string; message: string }[] = [];
+  log = (message: unknown, context?: unknown) => this.record('log', message, context);
+  error = (message: unknown, ...rest: unknown[]) => this.record('error', message, rest.at(-1));
+  warn = (message: unknown, context?: unknown) => this.record('warn', message, context);
+  debug = (message: unknown, context?: unknown) => this.record('debug', message, context);
+  verbose = (message: unknown, context?: unknown) => this.record('verbose', message, context);
+
+  matching(pattern: RegExp): string[] {
+    return this.lines.map((line) => line.message).filter((message) => pattern.test(message));
+  }
+
+  private record(level: string, message: unknown, context: unknown): void {
+    this.lines.push({ level, context: String(context ?? ''), message: String(message) });
+  }
+}
+
+export interface TestGateway {
+  baseUrl: string;
+  /** The temporary working directory holding `.hydra-conf/` and `prompts/`. */
+  root: string;
+  config: AppConfig;
+  logger: RecordingLogger;
+  /** Resolves once the manifest watcher has applied every change it has seen. */
+  manifestsIdle(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the real HTTP gateway in this process on an ephemeral port, in a temporary working
+ * directory seeded with the repository's sample `.hydra-conf/` and `prompts/` (or empty).
+ */
+export async function startTestGateway(
+  options: { env?: Record<string, string>; seedSamples?: boolean } = {},
+): Promise<TestGateway> {
+  const root = mkdtempSync(join(tmpdir(), 'gateway-'));
+  if (options.seedSamples ?? true) {
+    cpSync(join(REPOSITORY_ROOT, '.hydra-conf'), join(root, '.hydra-conf'), { recursive: true });
+    cpSync(join(REPOSITORY_ROOT, 'prompts'), join(root, 'prompts'), { recursive: true });
+  } else {
+    mkdirSync(join(root, '.hydra-conf', 'services'), { recursive: true });
+    mkdirSync(join(root, 'prompts'));
+  }
+  const config = loadAppConfig(
+    {
+      SERVICES_BROKER: requiredTestRedisUrl(),
+      HTTP_PORT: '0',
+      ...options.env,
+    },
+    root,
+  );
+  const logger = new RecordingLogger();
+  const gateway = await createGateway(config, logger);
+  if (!gateway.http) throw new Error('startTestGateway needs ROLE=api or all');
+  const http = gateway.http;
+  await http.listen(0, '127.0.0.1');
+  const { port } = http.getHttpServer().address() as AddressInfo;
+  return {
+    baseUrl: `http://127.0.0.1:${port}`,
+    root,
+    config,
+    logger,
+    manifestsIdle: () => http.get(ManifestsRepository).whenIdle(),
+    async close() {
+      await http.close();
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
+
+export function requiredTestRedisUrl(): string {
+  const url = process.env.TEST_REDIS_URL;
+  if (!url) throw new Error('TEST_REDIS_URL is not set: run the tests through jest (global setup)');
+  return url;
+}
+
+/** Polls `check` until it returns true or `timeoutMs` passes; returns the elapsed time. */
+export async function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<number> {
+  const startedAt = performance.now();
+  while (performance.now() - startedAt < timeoutMs) {
+    if (await check()) return performance.now() - startedAt;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
