@@ -34,11 +34,15 @@ export class ManifestsRepository implements OnModuleInit, OnModuleDestroy {
     if (this.registry.list().length === 0) {
       this.logger.warn(`No service loaded from ${this.folderLabel()}`);
     }
-    this.watcher = watch(this.config.servicesPath, { ignoreInitial: true, depth: 0 });
-    this.watcher.on('all', () => this.scheduleRescan());
-    this.watcher.on('error', (error: unknown) =>
+    const watcher = watch(this.config.servicesPath, { ignoreInitial: true, depth: 0 });
+    this.watcher = watcher;
+    watcher.on('all', () => this.scheduleRescan());
+    watcher.on('error', (error: unknown) =>
       this.logger.error(`Watching ${this.folderLabel()} failed: ${String(error)}`),
     );
+    await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
+    // A file saved between the first scan and the watcher being ready would be missed otherwise.
+    await this.rescan();
   }
 
   async onModuleDestroy(): Promise<void> {
