@@ -36,7 +36,12 @@ export async function startRedisServer(extraArgs: string[] = []): Promise<RedisS
       reject(new Error(`cannot start redis-server (is it installed?): ${error.message}`)),
     ),
   );
-  await Promise.race([waitForRedis(port), spawnFailure]);
+  try {
+    await Promise.race([waitForRedis(port), spawnFailure]);
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
@@ -70,6 +75,7 @@ function answersPing(port: number): Promise<boolean> {
     socket.setTimeout(1_000, () => finish(false));
     socket.once('error', () => finish(false));
     socket.once('connect', () => socket.write('PING\r\n'));
-    socket.once('data', (data) => finish(data.toString().startsWith('+PONG')));
+    // +PONG, or -NOAUTH from a server with a password: either way it is serving.
+    socket.once('data', (data) => finish(/^(\+PONG|-NOAUTH)/.test(data.toString())));
   });
 }
