@@ -39,7 +39,7 @@ function setUpOpenApi(app: NestExpressApplication, config: AppConfig): void {
     new DocumentBuilder()
       .setTitle(config.swagger.title)
       .setDescription(config.swagger.description)
-      .setVersion(process.env.npm_package_version ?? '0.1.0')
+      .setVersion(config.version)
       .addTag('services', 'One route per configured service, reloaded when a manifest changes')
       .addTag('health')
       .build(),
@@ -53,8 +53,13 @@ function setUpOpenApi(app: NestExpressApplication, config: AppConfig): void {
 }
 
 /** body-parser errors happen before Nest's filters: answer them in the same `{detail}` shape. */
-function bodyParserErrorsAsDetail(error: unknown, _request: Request, response: Response, next: NextFunction): void {
-  const status = (error as { status?: unknown })?.status;
+function bodyParserErrorsAsDetail(
+  error: unknown,
+  _request: Request,
+  response: Response,
+  next: NextFunction,
+): void {
+  const status = typeof error === 'object' && error !== null && 'status' in error ? error.status : undefined;
   if (typeof status !== 'number') {
     next(error);
     return;

@@ -14,7 +14,9 @@ describe('hot reload of manifests (SPEC.md section 2)', () => {
 
   const services = async () => {
     const response = await fetch(`${gateway.baseUrl}/services`);
-    return response.status === 200 ? ((await response.json()) as { route: string; flavor: { name: string }[] }[]) : [];
+    return response.status === 200
+      ? ((await response.json()) as { route: string; flavor: { name: string }[] }[])
+      : [];
   };
   const routes = async () => (await services()).map((service) => service.route);
   const generateStatus = async (route: string, flavor = 'llama') => {
@@ -49,7 +51,10 @@ describe('hot reload of manifests (SPEC.md section 2)', () => {
   });
 
   it('adds a service with slashes in its route: /services, generate route and OpenAPI', async () => {
-    writeFileSync(manifestPath('extra.yaml'), readFileSync(join(fixtures, 'ok/two-services-two-flavors.yaml')));
+    writeFileSync(
+      manifestPath('extra.yaml'),
+      readFileSync(join(fixtures, 'ok/two-services-two-flavors.yaml')),
+    );
     await until(async () => (await routes()).includes('report/markdown/v2'), 'the new service');
     expect(await routes()).toEqual(expect.arrayContaining(['cra', 'report/markdown/v2', 'summarize/en']));
     expect(await generateStatus('report/markdown/v2')).toBe(503); // resolved: only the queue is missing
@@ -61,10 +66,14 @@ describe('hot reload of manifests (SPEC.md section 2)', () => {
   });
 
   it('modifies a service: its new flavor is served', async () => {
-    const text = readFileSync(manifestPath('extra.yaml'), 'utf8').replace('- name: mixtral', '- name: mixtral-v2');
+    const text = readFileSync(manifestPath('extra.yaml'), 'utf8').replace(
+      '- name: mixtral',
+      '- name: mixtral-v2',
+    );
     writeFileSync(manifestPath('extra.yaml'), text);
     await until(
-      async () => (await services()).find((service) => service.route === 'cra')?.flavor[0]?.name === 'mixtral-v2',
+      async () =>
+        (await services()).find((service) => service.route === 'cra')?.flavor[0]?.name === 'mixtral-v2',
       'the modified flavor',
     );
     expect(await generateStatus('cra', 'mixtral')).toBe(404);
@@ -74,15 +83,23 @@ describe('hot reload of manifests (SPEC.md section 2)', () => {
   it('keeps the previous good version of a broken file, logs one line naming file, key and field, and recovers', async () => {
     const good = readFileSync(manifestPath('extra.yaml'), 'utf8');
     writeFileSync(manifestPath('extra.yaml'), good.replace('top_p: 0.7', 'top_p: 7'));
-    await until(async () => gateway.logger.matching(/extra\.yaml rejected/).length > 0, 'the rejection log line');
+    await until(
+      async () => gateway.logger.matching(/extra\.yaml rejected/).length > 0,
+      'the rejection log line',
+    );
     const [line] = gateway.logger.matching(/extra\.yaml rejected/);
-    expect(line).toMatch(/^Manifest services\/extra\.yaml rejected: service "cra", field "flavor\[0\]\.top_p": top_p must be greater than 0 and at most 1/);
+    expect(line).toMatch(
+      /^Manifest services\/extra\.yaml rejected: service "cra", field "flavor\[0\]\.top_p": top_p must be greater than 0 and at most 1/,
+    );
     expect(line).toContain('the previous version keeps serving');
     expect(await routes()).toEqual(expect.arrayContaining(['cra', 'report/markdown/v2', 'summarize/en']));
     expect(await generateStatus('cra', 'mixtral-v2')).toBe(503);
 
     writeFileSync(manifestPath('extra.yaml'), 'cra: [not: valid: yaml');
-    await until(async () => gateway.logger.matching(/extra\.yaml rejected: invalid YAML/).length > 0, 'the YAML error');
+    await until(
+      async () => gateway.logger.matching(/extra\.yaml rejected: invalid YAML/).length > 0,
+      'the YAML error',
+    );
     expect(await routes()).toContain('cra');
 
     writeFileSync(manifestPath('extra.yaml'), good.replace('- name: mixtral-v2', '- name: fixed'));
@@ -97,14 +114,18 @@ describe('hot reload of manifests (SPEC.md section 2)', () => {
     writeFileSync(join(gateway.root, 'extra.yaml.tmp'), good.replace('- name: fixed', '- name: renamed'));
     renameSync(join(gateway.root, 'extra.yaml.tmp'), manifestPath('extra.yaml'));
     await until(
-      async () => (await services()).find((service) => service.route === 'cra')?.flavor[0]?.name === 'renamed',
+      async () =>
+        (await services()).find((service) => service.route === 'cra')?.flavor[0]?.name === 'renamed',
       'the renamed file',
     );
   });
 
   it('refuses a route already served by another file, naming both files', async () => {
     writeFileSync(manifestPath('zz-duplicate.yaml'), readFileSync(join(fixtures, 'ok/readme-style.yaml')));
-    await until(async () => gateway.logger.matching(/zz-duplicate\.yaml rejected/).length > 0, 'the duplicate rejection');
+    await until(
+      async () => gateway.logger.matching(/zz-duplicate\.yaml rejected/).length > 0,
+      'the duplicate rejection',
+    );
     expect(gateway.logger.matching(/zz-duplicate\.yaml rejected/)[0]).toContain(
       'service "summarize/en", field "route": route "summarize/en" is already served by services/summarize-en.yaml',
     );
@@ -118,7 +139,10 @@ describe('hot reload of manifests (SPEC.md section 2)', () => {
       .replace('summarize/en:', 'mismatch:')
       .replace('name: summarize-en', 'name: one-placeholder');
     writeFileSync(manifestPath('mismatch.yaml'), text);
-    await until(async () => gateway.logger.matching(/mismatch\.yaml rejected/).length > 0, 'the mismatch rejection');
+    await until(
+      async () => gateway.logger.matching(/mismatch\.yaml rejected/).length > 0,
+      'the mismatch rejection',
+    );
     expect(gateway.logger.matching(/mismatch\.yaml rejected/)[0]).toContain(
       'service "mismatch", field "name": prompts/one-placeholder.txt has 1 {} placeholder(s), expected 2',
     );
@@ -132,8 +156,13 @@ describe('hot reload of manifests (SPEC.md section 2)', () => {
       .replace('summarize/en:', 'escape:')
       .replace('name: summarize-en', 'name: escape');
     writeFileSync(manifestPath('escape.yaml'), text);
-    await until(async () => gateway.logger.matching(/escape\.yaml rejected/).length > 0, 'the escape rejection');
-    expect(gateway.logger.matching(/escape\.yaml rejected/)[0]).toContain('resolves outside the prompts folder');
+    await until(
+      async () => gateway.logger.matching(/escape\.yaml rejected/).length > 0,
+      'the escape rejection',
+    );
+    expect(gateway.logger.matching(/escape\.yaml rejected/)[0]).toContain(
+      'resolves outside the prompts folder',
+    );
     expect(await routes()).not.toContain('escape');
   });
 
@@ -148,11 +177,19 @@ describe('hot reload of manifests (SPEC.md section 2)', () => {
   });
 
   it('answers 404 "No services available" once every manifest is gone', async () => {
-    for (const name of ['report.yaml', 'summarize-en.yaml', 'summarize-fr.yaml', 'mismatch.yaml', 'escape.yaml']) {
+    for (const name of [
+      'report.yaml',
+      'summarize-en.yaml',
+      'summarize-fr.yaml',
+      'mismatch.yaml',
+      'escape.yaml',
+    ]) {
       rmSync(manifestPath(name), { force: true });
     }
     await until(async () => (await fetch(`${gateway.baseUrl}/services`)).status === 404, 'an empty registry');
-    expect(await (await fetch(`${gateway.baseUrl}/services`)).json()).toEqual({ detail: 'No services available' });
+    expect(await (await fetch(`${gateway.baseUrl}/services`)).json()).toEqual({
+      detail: 'No services available',
+    });
     expect(await redis.get('services_config')).toBe('[]');
   });
 });

@@ -46,13 +46,20 @@ describe('HTTP API of the services (SPEC.md section 4)', () => {
     const response = await fetch(`${gateway.baseUrl}/services`);
     expect(response.status).toBe(200);
     const services = (await response.json()) as Record<string, unknown>[];
-    expect(services.map((service) => service.route)).toEqual(['report/markdown', 'summarize/en', 'summarize-fr']);
+    expect(services.map((service) => service.route)).toEqual([
+      'report/markdown',
+      'summarize/en',
+      'summarize-fr',
+    ]);
     const english = services.find((service) => service.route === 'summarize/en');
     expect(english).toMatchObject({
       type: 'summary',
       fields: 2,
       name: 'summarize-en',
-      description: { en: expect.any(String), fr: expect.any(String) },
+      description: {
+        en: 'English summary of a meeting transcript',
+        fr: "Résumé en anglais d'une transcription de réunion",
+      },
     });
     const flavors = english?.flavor as Record<string, unknown>[];
     expect(flavors.map((flavor) => flavor.name)).toEqual(['llama', 'mistral']);
@@ -83,20 +90,94 @@ describe('HTTP API of the services (SPEC.md section 4)', () => {
 
   it.each([
     ['no file', () => post('summarize/en', form({ flavor: 'llama' })), 400, 'Missing content'],
-    ['an empty file', () => post('summarize/en', form({ file: file(''), flavor: 'llama' })), 400, 'Missing content'],
+    [
+      'an empty file',
+      () => post('summarize/en', form({ file: file(''), flavor: 'llama' })),
+      400,
+      'Missing content',
+    ],
     ['no flavor', () => post('summarize/en', form({ file: file(transcript) })), 400, /flavor/],
-    ['an unknown route', () => post('summarize/de', form({ file: file(transcript), flavor: 'llama' })), 404, 'Service not found'],
-    ['an unknown flavor', () => post('summarize/en', form({ file: file(transcript), flavor: 'gpt-9' })), 404, 'Flavor not found'],
-    ['temperature 2.5', () => post('summarize/en', form({ file: file(transcript), flavor: 'llama', temperature: '2.5' })), 400, /temperature/],
-    ['top_p 0', () => post('summarize/en', form({ file: file(transcript), flavor: 'llama', top_p: '0' })), 400, /top_p/],
-    ['top_p 1.2', () => post('summarize/en', form({ file: file(transcript), flavor: 'llama', top_p: '1.2' })), 400, /top_p/],
-    ['bytes that are not UTF-8', () => post('summarize/en', form({ file: file(Buffer.from([0x41, 0xc3, 0x28])), flavor: 'llama' })), 400, /UTF-8/],
-    ['a file over MAX_UPLOAD_SIZE', () => post('summarize/en', form({ file: file(Buffer.alloc(210_000, 'a')), flavor: 'llama' })), 413, /too large/i],
-    ['a JSON body over MAX_UPLOAD_SIZE', () => post('summarize/en', JSON.stringify({ content: 'a'.repeat(210_000), flavor: 'llama' }), { 'content-type': 'application/json' }), 413, /MAX_UPLOAD_SIZE/],
-    ['malformed JSON', () => post('summarize/en', '{"content": ', { 'content-type': 'application/json' }), 400, /JSON/],
-    ['JSON without content', () => post('summarize/en', JSON.stringify({ flavor: 'llama' }), { 'content-type': 'application/json' }), 400, 'Missing content'],
-    ['JSON with an unknown flavor', () => post('summarize-fr', JSON.stringify({ content: 'A : b', flavor: 'x' }), { 'content-type': 'application/json' }), 404, 'Flavor not found'],
-    ['JSON top_p out of range', () => post('summarize-fr', JSON.stringify({ content: 'A : b', flavor: 'llama', top_p: 3 }), { 'content-type': 'application/json' }), 400, /top_p/],
+    [
+      'an unknown route',
+      () => post('summarize/de', form({ file: file(transcript), flavor: 'llama' })),
+      404,
+      'Service not found',
+    ],
+    [
+      'an unknown flavor',
+      () => post('summarize/en', form({ file: file(transcript), flavor: 'gpt-9' })),
+      404,
+      'Flavor not found',
+    ],
+    [
+      'temperature 2.5',
+      () => post('summarize/en', form({ file: file(transcript), flavor: 'llama', temperature: '2.5' })),
+      400,
+      /temperature/,
+    ],
+    [
+      'top_p 0',
+      () => post('summarize/en', form({ file: file(transcript), flavor: 'llama', top_p: '0' })),
+      400,
+      /top_p/,
+    ],
+    [
+      'top_p 1.2',
+      () => post('summarize/en', form({ file: file(transcript), flavor: 'llama', top_p: '1.2' })),
+      400,
+      /top_p/,
+    ],
+    [
+      'bytes that are not UTF-8',
+      () => post('summarize/en', form({ file: file(Buffer.from([0x41, 0xc3, 0x28])), flavor: 'llama' })),
+      400,
+      /UTF-8/,
+    ],
+    [
+      'a file over MAX_UPLOAD_SIZE',
+      () => post('summarize/en', form({ file: file(Buffer.alloc(210_000, 'a')), flavor: 'llama' })),
+      413,
+      /too large/i,
+    ],
+    [
+      'a JSON body over MAX_UPLOAD_SIZE',
+      () =>
+        post('summarize/en', JSON.stringify({ content: 'a'.repeat(210_000), flavor: 'llama' }), {
+          'content-type': 'application/json',
+        }),
+      413,
+      /MAX_UPLOAD_SIZE/,
+    ],
+    [
+      'malformed JSON',
+      () => post('summarize/en', '{"content": ', { 'content-type': 'application/json' }),
+      400,
+      /JSON/,
+    ],
+    [
+      'JSON without content',
+      () => post('summarize/en', JSON.stringify({ flavor: 'llama' }), { 'content-type': 'application/json' }),
+      400,
+      'Missing content',
+    ],
+    [
+      'JSON with an unknown flavor',
+      () =>
+        post('summarize-fr', JSON.stringify({ content: 'A : b', flavor: 'x' }), {
+          'content-type': 'application/json',
+        }),
+      404,
+      'Flavor not found',
+    ],
+    [
+      'JSON top_p out of range',
+      () =>
+        post('summarize-fr', JSON.stringify({ content: 'A : b', flavor: 'llama', top_p: 3 }), {
+          'content-type': 'application/json',
+        }),
+      400,
+      /top_p/,
+    ],
   ])('generate with %s answers %i', async (_case, send, status, detail) => {
     const keysBefore = await redis.dbsize();
     const response = await send();
@@ -108,12 +189,19 @@ describe('HTTP API of the services (SPEC.md section 4)', () => {
   });
 
   it('a valid request is refused with 503 until the job pipeline exists, in both forms', async () => {
-    const multipart = await post('summarize/en', form({ file: file(transcript), flavor: 'llama', temperature: '0.3', top_p: '0.9' }));
+    const multipart = await post(
+      'summarize/en',
+      form({ file: file(transcript), flavor: 'llama', temperature: '0.3', top_p: '0.9' }),
+    );
     expect(multipart.status).toBe(503);
     expect(await multipart.json()).toEqual({ detail: 'job pipeline not available' });
-    const json = await post('report/markdown', JSON.stringify({ content: 'Alice : hello', flavor: 'mistral' }), {
-      'content-type': 'application/json',
-    });
+    const json = await post(
+      'report/markdown',
+      JSON.stringify({ content: 'Alice : hello', flavor: 'mistral' }),
+      {
+        'content-type': 'application/json',
+      },
+    );
     expect(json.status).toBe(503);
   });
 
@@ -151,7 +239,9 @@ describe('HTTP API of the services (SPEC.md section 4)', () => {
     expect(Object.keys(document.paths).some((path) => path.includes('*'))).toBe(false);
     const english = document.paths['/services/summarize/en/generate']?.post;
     expect(JSON.stringify(english?.requestBody)).toContain('"enum":["llama","mistral"]');
-    expect(Object.keys(english?.responses ?? {})).toEqual(expect.arrayContaining(['200', '400', '404', '413', '503']));
+    expect(Object.keys(english?.responses ?? {})).toEqual(
+      expect.arrayContaining(['200', '400', '404', '413', '503']),
+    );
   });
 
   it('the sample services are the repository files, prompts included', () => {

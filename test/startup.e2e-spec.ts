@@ -16,7 +16,12 @@ interface Finished {
 }
 
 /** Runs the built gateway (`npm run start:prod` runs the same file) in a copy of the samples. */
-function startBuiltGateway(env: Record<string, string>): { child: ChildProcess; finished: Promise<Finished>; output: () => string; root: string } {
+function startBuiltGateway(env: Record<string, string>): {
+  child: ChildProcess;
+  finished: Promise<Finished>;
+  output: () => string;
+  root: string;
+} {
   const root = mkdtempSync(join(tmpdir(), 'gateway-process-'));
   cpSync(join(REPOSITORY_ROOT, '.hydra-conf'), join(root, '.hydra-conf'), { recursive: true });
   cpSync(join(REPOSITORY_ROOT, 'prompts'), join(root, 'prompts'), { recursive: true });
@@ -27,8 +32,8 @@ function startBuiltGateway(env: Record<string, string>): { child: ChildProcess; 
   });
   let stdout = '';
   let stderr = '';
-  child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const finished = new Promise<Finished>((resolve) =>
     child.once('exit', (code, signal) => {
       rmSync(root, { recursive: true, force: true });
@@ -39,7 +44,8 @@ function startBuiltGateway(env: Record<string, string>): { child: ChildProcess; 
 }
 
 beforeAll(() => {
-  if (!existsSync(MAIN)) throw new Error('dist/main.js is missing: `npm test` builds it first (npm run build)');
+  if (!existsSync(MAIN))
+    throw new Error('dist/main.js is missing: `npm test` builds it first (npm run build)');
 });
 
 describe('start-up refuses a bad variable with one line naming it', () => {
@@ -91,7 +97,8 @@ describe('the built gateway (start:prod)', () => {
     expect(result.code === 0 || result.signal === 'SIGTERM').toBe(true);
     expect(result.stdout + result.stderr).not.toContain('sk-test-token-never-logged');
     // JSON logs: every line parses.
-    for (const line of result.stdout.trim().split('\n')) expect(() => JSON.parse(line)).not.toThrow();
+    for (const line of result.stdout.trim().split('\n'))
+      expect(() => JSON.parse(line) as unknown).not.toThrow();
   });
 
   it('ROLE=worker starts without HTTP and stops on SIGTERM', async () => {

@@ -1,4 +1,12 @@
-import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
+import {
+  type ArgumentsHost,
+  Catch,
+  type ExceptionFilter,
+  HttpException,
+  HttpStatus,
+  Logger,
+  NotFoundException,
+} from '@nestjs/common';
 import type { Response } from 'express';
 import { ServicesError, type ServicesErrorCode } from '../services/services.error';
 import { AuthError } from './api-key.guard';
@@ -29,7 +37,9 @@ export class GatewayExceptionFilter implements ExceptionFilter {
     if (exception instanceof HttpException) {
       return { status: exception.getStatus(), detail: detailOfHttpException(exception) };
     }
-    this.logger.error(exception instanceof Error ? (exception.stack ?? exception.message) : String(exception));
+    this.logger.error(
+      exception instanceof Error ? (exception.stack ?? exception.message) : String(exception),
+    );
     return { status: HttpStatus.INTERNAL_SERVER_ERROR, detail: 'Internal server error' };
   }
 }
@@ -56,8 +66,7 @@ export function statusOfServicesError(code: ServicesErrorCode): number {
 
 /** Nest's own exceptions (unknown route, multer limits): keep their message, FastAPI-style. */
 function detailOfHttpException(exception: HttpException): string {
-  const status = exception.getStatus();
-  if (status === HttpStatus.NOT_FOUND) return 'Not Found';
+  if (exception instanceof NotFoundException) return 'Not Found';
   const body = exception.getResponse();
   if (typeof body === 'string') return body;
   const message = (body as { message?: unknown }).message;

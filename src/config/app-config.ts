@@ -9,6 +9,8 @@ export type LogFormat = (typeof LOG_FORMATS)[number];
 
 /** The whole configuration, parsed and validated once at start-up. Secrets are marked. */
 export interface AppConfig {
+  /** The gateway's own version, from package.json. */
+  version: string;
   serviceName: string;
   role: Role;
   httpPort: number;

@@ -17,16 +17,12 @@ export const port: ValueParser<number> = (raw) => {
 
 export const positiveNumber: ValueParser<number> = (raw) => {
   const number = toNumber(raw);
-  return Number.isFinite(number) && number > 0
-    ? { value: number }
-    : { reason: 'must be a positive number' };
+  return Number.isFinite(number) && number > 0 ? { value: number } : { reason: 'must be a positive number' };
 };
 
 export const nonNegativeNumber: ValueParser<number> = (raw) => {
   const number = toNumber(raw);
-  return Number.isFinite(number) && number >= 0
-    ? { value: number }
-    : { reason: 'must be a number >= 0' };
+  return Number.isFinite(number) && number >= 0 ? { value: number } : { reason: 'must be a number >= 0' };
 };
 
 export const nonEmptyString: ValueParser<string> = (raw) =>
@@ -36,12 +32,10 @@ export const nonEmptyString: ValueParser<string> = (raw) =>
       ? { value: String(raw) }
       : { reason: 'must be a non-empty string' };
 
-export const anyString: ValueParser<string> = (raw) =>
-  raw === null || raw === undefined
-    ? { value: '' }
-    : typeof raw === 'object'
-      ? { reason: 'must be a string' }
-      : { value: String(raw) };
+export const anyString: ValueParser<string> = (raw) => {
+  const text = scalarText(raw);
+  return text === undefined ? { reason: 'must be a string' } : { value: text };
+};
 
 export function oneOf<T extends string>(allowed: readonly T[]): ValueParser<T> {
   return (raw) => {
@@ -97,7 +91,7 @@ const SIZE_UNITS: Record<string, number> = {
 
 /** Bytes, as a plain integer or with a unit: `20MB`, `512kb`, `1MiB`. */
 export const byteSize: ValueParser<number> = (raw) => {
-  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(String(raw));
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(scalarText(raw) ?? '');
   const multiplier = match ? SIZE_UNITS[(match[2] ?? '').toLowerCase()] : undefined;
   if (!match || multiplier === undefined) {
     return { reason: 'must be a size in bytes, optionally with a unit (20MB, 512kb, 1MiB)' };
@@ -108,7 +102,7 @@ export const byteSize: ValueParser<number> = (raw) => {
 
 /** Comma-separated list; empty entries dropped. */
 export const commaList: ValueParser<string[]> = (raw) => ({
-  value: String(raw ?? '')
+  value: (scalarText(raw) ?? '')
     .split(',')
     .map((item) => item.trim())
     .filter((item) => item !== ''),
@@ -116,7 +110,7 @@ export const commaList: ValueParser<string[]> = (raw) => ({
 
 /** `EMPTY` or empty means "no secret", as v1. */
 export const optionalSecret: ValueParser<string | undefined> = (raw) => {
-  const text = raw === null || raw === undefined ? '' : String(raw);
+  const text = scalarText(raw) ?? '';
   return { value: text === '' || text === 'EMPTY' ? undefined : text };
 };
 
@@ -124,4 +118,12 @@ function toNumber(raw: unknown): number {
   if (typeof raw === 'number') return raw;
   if (typeof raw === 'string' && raw.trim() !== '') return Number(raw.trim());
   return Number.NaN;
+}
+
+/** The text of a YAML or environment scalar (null and undefined read as empty); undefined for a mapping or list. */
+function scalarText(raw: unknown): string | undefined {
+  if (raw === null || raw === undefined) return '';
+  if (typeof raw === 'string') return raw;
+  if (typeof raw === 'number' || typeof raw === 'boolean') return String(raw);
+  return undefined;
 }

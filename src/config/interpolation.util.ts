@@ -31,11 +31,7 @@ export function interpolateTree(value: unknown, env: EnvironmentVariables, path 
 }
 
 /** Resolves the interpolations of one string; see interpolateTree. */
-export function interpolateString(
-  text: string,
-  env: EnvironmentVariables,
-  path: string,
-): ResolvedScalar {
+export function interpolateString(text: string, env: EnvironmentVariables, path: string): ResolvedScalar {
   const parser = new InterpolationParser(text, env, path);
   return parser.parseWhole();
 }
@@ -146,7 +142,16 @@ class InterpolationParser {
       const pieces = this.parseSequence(new Set([',', '}']));
       const isSingleNull =
         pieces.length === 1 && pieces[0]?.isInterpolation === true && pieces[0].value === null;
-      args.push(isSingleNull ? null : unquote(pieces.map((p) => stringify(p.value)).join('').trim()));
+      args.push(
+        isSingleNull
+          ? null
+          : unquote(
+              pieces
+                .map((p) => stringify(p.value))
+                .join('')
+                .trim(),
+            ),
+      );
       if (this.text[this.position] !== ',') return args;
       this.position += 1;
     }

@@ -24,7 +24,20 @@ export function loadAppConfig(
     cwd,
     configYaml: readYaml(configFile, configFileLabel),
     configFileLabel,
+    version: readOwnVersion(),
   });
+}
+
+/** package.json sits two levels up from both src/config/ and dist/config/. */
+function readOwnVersion(): string {
+  try {
+    const manifest = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as {
+      version?: unknown;
+    };
+    return typeof manifest.version === 'string' ? manifest.version : '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
 }
 
 function readDotenv(cwd: string): Record<string, string> {

@@ -90,7 +90,12 @@ describe('parseAppConfig', () => {
   it.each([
     ['MAX_UPLOAD_SIZE', '512kb', 'maxUploadBytes', 512_000],
     ['MAX_UPLOAD_SIZE', '1048576', 'maxUploadBytes', 1_048_576],
-    ['CORS_ORIGINS', 'https://a.example, https://b.example', 'corsOrigins', ['https://a.example', 'https://b.example']],
+    [
+      'CORS_ORIGINS',
+      'https://a.example, https://b.example',
+      'corsOrigins',
+      ['https://a.example', 'https://b.example'],
+    ],
     ['API_KEYS', 'k1,k2', 'apiKeys', ['k1', 'k2']],
     ['LOG_LEVEL', 'INFO', 'logLevel', 'log'],
     ['LOG_FORMAT', 'json', 'logFormat', 'json'],
@@ -118,7 +123,11 @@ describe('parseAppConfig', () => {
     ['MAX_UPLOAD_SIZE', 'big', /MAX_UPLOAD_SIZE/],
     ['LOG_LEVEL', 'chatty', /LOG_LEVEL/],
     ['LOG_FORMAT', 'xml', /LOG_FORMAT/],
-    ['SERVICES_BROKER', 'http://:s3cret@localhost:6379', /^Invalid environment variable SERVICES_BROKER: must be a redis/],
+    [
+      'SERVICES_BROKER',
+      'http://:s3cret@localhost:6379',
+      /^Invalid environment variable SERVICES_BROKER: must be a redis/,
+    ],
   ])('refuses %s=%s, naming it', (name, value, message) => {
     expect(() => parse({ [name]: value })).toThrow(message);
     expect(() => parse({ [name]: value })).toThrow(ConfigError);

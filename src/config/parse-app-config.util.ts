@@ -71,6 +71,8 @@ export interface ConfigSources {
   configYaml: unknown;
   /** How the config file is named in error messages. */
   configFileLabel: string;
+  /** The gateway's version, shown in the OpenAPI document. */
+  version?: string;
 }
 
 /**
@@ -81,8 +83,7 @@ export interface ConfigSources {
  */
 export function parseAppConfig(sources: ConfigSources): AppConfig {
   const { env } = sources;
-  const variable = <N extends VariableName>(name: N): ParsedVariable<N> =>
-    parseVariable(name, env[name]);
+  const variable = <N extends VariableName>(name: N): ParsedVariable<N> => parseVariable(name, env[name]);
   // Validate every variable first, so a bad one is named even when config.yaml ignores it.
   const parsed = Object.fromEntries(
     (Object.keys(VARIABLES) as VariableName[]).map((name) => [name, variable(name)]),
@@ -117,6 +118,7 @@ export function parseAppConfig(sources: ConfigSources): AppConfig {
   const corsOrigins = parsed.CORS_ORIGINS === '*' ? '*' : commaListValue(parsed.CORS_ORIGINS);
 
   return {
+    version: sources.version ?? '0.0.0',
     serviceName: parsed.SERVICE_NAME,
     role: parsed.ROLE,
     httpPort: fromYaml(['service_port', 'api_params.service_port'], port, parsed.HTTP_PORT),
@@ -139,11 +141,7 @@ export function parseAppConfig(sources: ConfigSources): AppConfig {
     },
     redis: {
       url: fromYaml(['services_broker.url', 'services_broker'], redisUrl, parsed.SERVICES_BROKER),
-      password: fromYaml(
-        ['services_broker.password', 'broker_pass'],
-        optionalSecret,
-        parsed.BROKER_PASS,
-      ),
+      password: fromYaml(['services_broker.password', 'broker_pass'], optionalSecret, parsed.BROKER_PASS),
     },
     swagger: {
       path: fromYaml(['swagger.url'], urlPath, parsed.SWAGGER_URL),
@@ -175,10 +173,7 @@ type ParsedVariable<N extends VariableName> =
       : never
     : never;
 
-function parseVariable<N extends VariableName>(
-  name: N,
-  raw: string | undefined,
-): ParsedVariable<N> {
+function parseVariable<N extends VariableName>(name: N, raw: string | undefined): ParsedVariable<N> {
   const spec: VariableSpec = VARIABLES[name];
   const result = spec.parser(raw ?? spec.defaultValue);
   if ('reason' in result) {
@@ -194,10 +189,7 @@ function parseVariable<N extends VariableName>(
 function interpolateConfigYaml(sources: ConfigSources): unknown {
   if (sources.configYaml === undefined || sources.configYaml === null) return {};
   if (typeof sources.configYaml !== 'object' || Array.isArray(sources.configYaml)) {
-    throw new ConfigError(
-      `${sources.configFileLabel}: must be a YAML mapping`,
-      'INVALID_CONFIG_FIELD',
-    );
+    throw new ConfigError(`${sources.configFileLabel}: must be a YAML mapping`, 'INVALID_CONFIG_FIELD');
   }
   try {
     return interpolateTree(sources.configYaml, sources.env);

@@ -23,7 +23,12 @@ export class HealthController {
   @ApiOkResponse({ schema: { type: 'object', properties: { redis: { type: 'string', example: 'ok' } } } })
   @ApiServiceUnavailableResponse({ description: 'Redis is unreachable' })
   async ready(): Promise<{ redis: string }> {
-    const isUp = this.redis.isReady && (await this.redis.connection.ping().then(() => true, () => false));
+    const isUp =
+      this.redis.isReady &&
+      (await this.redis.connection.ping().then(
+        () => true,
+        () => false,
+      ));
     if (!isUp) throw new ServiceUnavailableException('Redis is unreachable');
     return { redis: 'ok' };
   }

@@ -11,8 +11,8 @@ export function parseTemplate(template: string): TemplatePart[] {
   const parts: TemplatePart[] = [];
   let text = '';
   for (let index = 0; index < template.length; index += 1) {
-    const character = template[index];
-    const next = template[index + 1];
+    const character = template.charAt(index);
+    const next = template.charAt(index + 1);
     if (character === '{' && next === '{') {
       text += '{';
       index += 1;

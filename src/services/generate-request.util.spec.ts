@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { validateGenerateRequest } from './generate-request.util';
+import { ServicesError } from './services.error';
 import { parseManifestFile, type ServiceDefinition } from './manifest-validation.util';
 
 function loadService(): ServiceDefinition {
@@ -11,7 +12,12 @@ function loadService(): ServiceDefinition {
 }
 
 const service = loadService();
-const valid = { content: Buffer.from('Alice : hello'), flavor: 'llama', temperature: undefined, top_p: undefined };
+const valid = {
+  content: Buffer.from('Alice : hello'),
+  flavor: 'llama',
+  temperature: undefined,
+  top_p: undefined,
+};
 
 describe('validateGenerateRequest', () => {
   it('returns the text and the flavor with the manifest defaults', () => {
@@ -48,8 +54,14 @@ describe('validateGenerateRequest', () => {
     [{ top_p: 1.5 }, 'INVALID_PARAMETER', /top_p/],
     [{ top_p: 'NaN' }, 'INVALID_PARAMETER', /top_p must be a number/],
   ])('refuses %p with %s', (overrides, code, message) => {
-    expect(() => validateGenerateRequest(service, { ...valid, ...overrides })).toThrow(
-      expect.objectContaining({ code, message: expect.stringMatching(message) }),
-    );
+    let thrown: unknown;
+    try {
+      validateGenerateRequest(service, { ...valid, ...overrides });
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(ServicesError);
+    expect((thrown as ServicesError).code).toBe(code);
+    expect((thrown as ServicesError).message).toMatch(message);
   });
 });

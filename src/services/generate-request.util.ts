@@ -5,7 +5,7 @@ import { ServicesError } from './services.error';
 /** The fields of a generate request as received, from a multipart form or a JSON body. */
 export interface RawGenerateRequest {
   /** The uploaded file's bytes (multipart) or the JSON `content` / form `file` text. */
-  content: Buffer | string | unknown;
+  content: unknown;
   flavor: unknown;
   temperature: unknown;
   top_p: unknown;
@@ -48,7 +48,9 @@ export function validateGenerateRequest(
   }
   return {
     service,
+    // A copy: the manifest's flavor must keep its own values for the next request.
     flavor: {
+      // eslint-disable-next-line @typescript-eslint/no-misused-spread -- FlavorManifest has no methods
       ...flavor,
       temperature: temperature ?? flavor.temperature,
       top_p: topP ?? flavor.top_p,
@@ -89,7 +91,8 @@ function readOptionalString(value: unknown, field: string): string | undefined {
 
 function readOptionalNumber(value: unknown, field: string): number | undefined {
   if (value === undefined || value === null || value === '') return undefined;
-  const number = typeof value === 'number' ? value : typeof value === 'string' ? Number(value.trim()) : Number.NaN;
+  const number =
+    typeof value === 'number' ? value : typeof value === 'string' ? Number(value.trim()) : Number.NaN;
   if (!Number.isFinite(number)) {
     throw new ServicesError(`${field} must be a number`, 'INVALID_PARAMETER');
   }

@@ -66,7 +66,10 @@ describe('parseManifestFile: ok/', () => {
   });
 
   it('keeps an unknown field and warns about it', () => {
-    const text = read('ok', 'readme-style.yaml').replace('  backend: vLLM', '  backend: vLLM\n  owner: team-a');
+    const text = read('ok', 'readme-style.yaml').replace(
+      '  backend: vLLM',
+      '  backend: vLLM\n  owner: team-a',
+    );
     const result = parseManifestFile(text, env);
     if (!result.isValid) throw new Error('expected valid');
     expect(result.warnings).toEqual(['service "summarize/en": unknown field "owner" is ignored']);
@@ -81,7 +84,12 @@ describe('parseManifestFile: not-ok/', () => {
     ['fields-3.yaml', 'summarize/en', 'fields', /fields must be 1 or 2/],
     ['type-unknown.yaml', 'summarize/en', 'type', /type must be one of summary/],
     ['name-path.yaml', 'summarize/en', 'name', /name must match/],
-    ['generation-not-below-context.yaml', 'summarize/en', 'flavor[0].maxGenerationLength', /less than totalContextLength/],
+    [
+      'generation-not-below-context.yaml',
+      'summarize/en',
+      'flavor[0].maxGenerationLength',
+      /less than totalContextLength/,
+    ],
     ['negative-context.yaml', 'summarize/en', 'flavor[0].totalContextLength', /must be positive/],
     ['fractional-turns.yaml', 'summarize/en', 'flavor[0].summaryTurns', /must be an integer/],
     ['temperature-high.yaml', 'summarize/en', 'flavor[0].temperature', /between 0 and 2/],

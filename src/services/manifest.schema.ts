@@ -76,6 +76,10 @@ function IsLanguageMap(options?: ValidationOptions): PropertyDecorator {
     });
 }
 
+function flavorName(flavor: unknown): unknown {
+  return typeof flavor === 'object' && flavor !== null && 'name' in flavor ? flavor.name : undefined;
+}
+
 /** No two flavors of a service share a name. */
 function HasUniqueFlavorNames(options?: ValidationOptions): PropertyDecorator {
   return (target, propertyName) =>
@@ -87,11 +91,11 @@ function HasUniqueFlavorNames(options?: ValidationOptions): PropertyDecorator {
       validator: {
         validate(value: unknown) {
           if (!Array.isArray(value)) return true;
-          const names = value.map((flavor: unknown) => (flavor as { name?: unknown })?.name);
+          const names = value.map(flavorName);
           return new Set(names).size === names.length;
         },
         defaultMessage: (args?: ValidationArguments) => {
-          const names = ((args?.value as { name?: unknown }[]) ?? []).map((flavor) => flavor?.name);
+          const names = Array.isArray(args?.value) ? args.value.map(flavorName) : [];
           const duplicate = names.find((name, index) => names.indexOf(name) !== index);
           return `flavor names must be unique ("${String(duplicate)}" appears twice)`;
         },

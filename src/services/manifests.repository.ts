@@ -91,7 +91,10 @@ export class ManifestsRepository implements OnModuleInit, OnModuleDestroy {
     const files = new Map<string, string>();
     for (const name of names.filter((candidate) => MANIFEST_FILE.test(candidate)).sort()) {
       const path = join(this.config.servicesPath, name);
-      const isFile = await stat(path).then((stats) => stats.isFile(), () => false);
+      const isFile = await stat(path).then(
+        (stats) => stats.isFile(),
+        () => false,
+      );
       if (isFile) files.set(relative(this.config.configPath, path), path);
     }
     return files;

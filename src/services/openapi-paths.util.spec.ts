@@ -14,17 +14,17 @@ describe('buildServicePaths', () => {
   const paths = buildServicePaths(services('two-services-two-flavors.yaml'));
 
   it('gives every service its own route, slashes kept', () => {
-    expect(Object.keys(paths)).toEqual([
-      '/services/cra/generate',
-      '/services/report/markdown/v2/generate',
-    ]);
+    expect(Object.keys(paths)).toEqual(['/services/cra/generate', '/services/report/markdown/v2/generate']);
   });
 
   it('lists the flavors as an enum in both request forms', () => {
     const content = paths['/services/cra/generate']?.post?.requestBody;
     const forms = content && 'content' in content ? content.content : {};
     for (const mediaType of ['multipart/form-data', 'application/json']) {
-      const schema = forms[mediaType]?.schema as { properties: Record<string, { enum?: string[] }>; required: string[] };
+      const schema = forms[mediaType]?.schema as {
+        properties: Record<string, { enum?: string[] }>;
+        required: string[];
+      };
       expect(schema.properties.flavor?.enum).toEqual(['mixtral', 'llama']);
       expect(schema.required).toContain('flavor');
     }
@@ -34,7 +34,14 @@ describe('buildServicePaths', () => {
     const operation = paths['/services/cra/generate']?.post;
     expect(operation?.summary).toBe('Analytic report');
     expect(operation?.description).toContain('**fr**: Compte Rendu Analytique');
-    expect(Object.keys(operation?.responses ?? {}).sort()).toEqual(['200', '400', '401', '404', '413', '503']);
+    expect(Object.keys(operation?.responses ?? {}).sort()).toEqual([
+      '200',
+      '400',
+      '401',
+      '404',
+      '413',
+      '503',
+    ]);
   });
 
   it('merges into a base document without dropping its paths', () => {

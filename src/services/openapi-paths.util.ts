@@ -1,4 +1,8 @@
-import type { OpenAPIObject, PathItemObject, ResponseObject } from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
+import type {
+  OpenAPIObject,
+  PathItemObject,
+  ResponseObject,
+} from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
 import type { ServiceDefinition } from './manifest-validation.util';
 
 const errorBody = (example: string): ResponseObject['content'] => ({
@@ -15,19 +19,14 @@ const errorBody = (example: string): ResponseObject['content'] => ({
  * One documented `POST /services/<route>/generate` per loaded service: its description, its
  * flavors as an enum, the multipart and JSON request forms and every response code. Pure.
  */
-export function buildServicePaths(
-  services: readonly ServiceDefinition[],
-): Record<string, PathItemObject> {
+export function buildServicePaths(services: readonly ServiceDefinition[]): Record<string, PathItemObject> {
   return Object.fromEntries(
     services.map((service) => [`/services/${service.route}/generate`, buildGeneratePath(service)]),
   );
 }
 
 /** The document served at SWAGGER_URL: the scanned base plus the current services' paths. */
-export function withServicePaths(
-  base: OpenAPIObject,
-  services: readonly ServiceDefinition[],
-): OpenAPIObject {
+export function withServicePaths(base: OpenAPIObject, services: readonly ServiceDefinition[]): OpenAPIObject {
   return { ...base, paths: { ...base.paths, ...buildServicePaths(services) } };
 }
 
@@ -45,7 +44,8 @@ function buildGeneratePath(service: ServiceDefinition): PathItemObject {
   const description = [
     ...descriptions.map(([language, text]) => `**${language}**: ${text}`),
     `Mode: ${manifest.fields === 2 ? 'progressive (fields: 2)' : 'independent map (fields: 1)'}; prompt \`${manifest.name}\`.`,
-    '| flavor | model | context (tokens) | temperature | top_p |\n| --- | --- | --- | --- | --- |\n' + flavorTable,
+    '| flavor | model | context (tokens) | temperature | top_p |\n| --- | --- | --- | --- | --- |\n' +
+      flavorTable,
   ].join('\n\n');
 
   const samplingProperties = {
@@ -116,10 +116,16 @@ function buildGeneratePath(service: ServiceDefinition): PathItemObject {
           description: 'Missing content or flavor, text not UTF-8, temperature or top_p out of range.',
           content: errorBody('Missing content'),
         },
-        '401': { description: 'API_KEYS is set and the request has no valid key.', content: errorBody('Invalid or missing API key') },
+        '401': {
+          description: 'API_KEYS is set and the request has no valid key.',
+          content: errorBody('Invalid or missing API key'),
+        },
         '404': { description: 'Unknown service or flavor.', content: errorBody('Flavor not found') },
         '413': { description: 'Larger than MAX_UPLOAD_SIZE.', content: errorBody('File too large') },
-        '503': { description: 'Redis or the job pipeline is unavailable; nothing was queued.', content: errorBody('job pipeline not available') },
+        '503': {
+          description: 'Redis or the job pipeline is unavailable; nothing was queued.',
+          content: errorBody('job pipeline not available'),
+        },
       },
     },
   };

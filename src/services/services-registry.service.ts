@@ -25,9 +25,7 @@ export class ServicesRegistry {
 
   /** Services in file-name order, then in their order within the file. */
   list(): ServiceDefinition[] {
-    return [...this.servingByFile.keys()]
-      .sort()
-      .flatMap((file) => this.servingByFile.get(file) ?? []);
+    return [...this.servingByFile.keys()].sort().flatMap((file) => this.servingByFile.get(file) ?? []);
   }
 
   findByRoute(route: string): ServiceDefinition | undefined {
@@ -46,7 +44,10 @@ export class ServicesRegistry {
   async applyFile(fileLabel: string, text: string): Promise<boolean> {
     const parsed = parseManifestFile(text, this.config.interpolationEnv);
     const problems = parsed.isValid
-      ? [...(await this.checkPrompts(parsed.services)), ...this.checkRouteConflicts(fileLabel, parsed.services)]
+      ? [
+          ...(await this.checkPrompts(parsed.services)),
+          ...this.checkRouteConflicts(fileLabel, parsed.services),
+        ]
       : parsed.problems;
     if (problems.length > 0 || !parsed.isValid) {
       const keeps = this.servingByFile.has(fileLabel)
@@ -97,7 +98,12 @@ export class ServicesRegistry {
           await this.promptStore.check(check.name, check.placeholders);
         } catch (error) {
           if (!(error instanceof PromptError)) throw error;
-          problems.push({ code: 'PROMPT_INVALID', serviceKey: service.key, field: check.field, message: error.message });
+          problems.push({
+            code: 'PROMPT_INVALID',
+            serviceKey: service.key,
+            field: check.field,
+            message: error.message,
+          });
         }
       }
     }

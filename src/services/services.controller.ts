@@ -1,5 +1,11 @@
 import { Body, Controller, Get, HttpCode, Param, Post, UploadedFile, UseInterceptors } from '@nestjs/common';
-import { ApiExcludeEndpoint, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import {
+  ApiExcludeEndpoint,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+} from '@nestjs/swagger';
 import { FileInterceptor } from '@nestjs/platform-express';
 import { type QueuedJob, ServicesService } from './services.service';
 
@@ -17,7 +23,9 @@ export class ServicesController {
   constructor(private readonly services: ServicesService) {}
 
   @Get()
-  @ApiOperation({ summary: 'The loaded services, each manifest as loaded (defaults filled, route always present)' })
+  @ApiOperation({
+    summary: 'The loaded services, each manifest as loaded (defaults filled, route always present)',
+  })
   @ApiOkResponse({ schema: { type: 'array', items: { type: 'object', additionalProperties: true } } })
   @ApiNotFoundResponse({ description: 'No services available' })
   list(): Record<string, unknown>[] {

@@ -1,5 +1,9 @@
 import { Injectable } from '@nestjs/common';
-import { type GenerateRequest, type RawGenerateRequest, validateGenerateRequest } from './generate-request.util';
+import {
+  type GenerateRequest,
+  type RawGenerateRequest,
+  validateGenerateRequest,
+} from './generate-request.util';
 import { ServicesRegistry } from './services-registry.service';
 import { ServicesError } from './services.error';
 

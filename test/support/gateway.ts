@@ -24,7 +24,8 @@ export class RecordingLogger implements LoggerService {
   }
 
   private record(level: string, message: unknown, context: unknown): void {
-    this.lines.push({ level, context: String(context ?? ''), message: String(message) });
+    const text = (value: unknown) => (typeof value === 'string' ? value : JSON.stringify(value));
+    this.lines.push({ level, context: text(context ?? ''), message: text(message) });
   }
 }
 
@@ -88,7 +89,11 @@ export function requiredTestRedisUrl(): string {
 }
 
 /** Polls `check` until it returns true or `timeoutMs` passes; returns the elapsed time. */
-export async function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<number> {
+export async function waitFor(
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+): Promise<number> {
   const startedAt = performance.now();
   while (performance.now() - startedAt < timeoutMs) {
     if (await check()) return performance.now() - startedAt;

@@ -1,0 +1,145 @@
+#!/usr/bin/env node
+// `npm run local`: runs the gateway on this machine with the repository's sample .hydra-conf/ and
+// prompts/. Installs the npm packages when missing, starts a local redis-server when
+// SERVICES_BROKER points at this machine and nothing answers there (installing it from apt when
+// absent and running as root), builds, then runs the gateway. Ctrl-C stops everything it started.
+// Plain CommonJS with no dependency, so it runs before `npm ci`.
+'use strict';
+
+const { spawn } = require('node:child_process');
+const { existsSync, mkdirSync, readFileSync } = require('node:fs');
+const net = require('node:net');
+const path = require('node:path');
+const { root, runOrThrow, ensureNodeModules, ensureRedisServerInstalled } = require('./prerequisites');
+const started = []; // { name, child } in start order; stopped in reverse order
+let isStopping = false;
+
+function say(message) {
+  process.stdout.write(`[local] ${message}\n`);
+}
+
+function fail(message) {
+  process.stderr.write(`[local] ${message}\n`);
+  stopAll(1);
+}
+
+/** Variables as the gateway will see them: the process environment over .env. */
+function readSettings() {
+  const fromFile = {};
+  const dotenvFile = path.join(root, '.env');
+  if (existsSync(dotenvFile)) {
+    for (const line of readFileSync(dotenvFile, 'utf8').split('\n')) {
+      const match = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(line);
+      if (match) fromFile[match[1]] = match[2].replace(/^(['"])(.*)\1$/, '$2');
+    }
+  }
+  return { ...fromFile, ...process.env };
+}
+
+function answers(host, port) {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port });
+    const done = (isUp) => {
+      socket.destroy();
+      resolve(isUp);
+    };
+    socket.setTimeout(500, () => done(false));
+    socket.once('error', () => done(false));
+    socket.once('connect', () => done(true));
+  });
+}
+
+async function waitUntilAnswers(host, port, what, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await answers(host, port)) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  fail(`${what} did not answer on ${host}:${port} within ${timeoutMs / 1000} s`);
+}
+
+function startChild(name, command, args, env = process.env) {
+  // Own process group: Ctrl-C reaches this launcher only, which then stops children in order.
+  const child = spawn(command, args, { cwd: root, env, stdio: 'inherit', detached: true });
+  started.push({ name, child });
+  child.once('exit', (code, signal) => {
+    if (!isStopping) {
+      process.stderr.write(`[local] ${name} exited (${signal ?? `code ${code}`}); stopping the rest\n`);
+      stopAll(code ?? 1);
+    }
+  });
+  return child;
+}
+
+function stopAll(exitCode) {
+  if (isStopping) return;
+  isStopping = true;
+  const running = started
+    .filter(({ child }) => child.exitCode === null && child.signalCode === null)
+    .reverse();
+  const stopNext = () => {
+    const next = running.shift();
+    if (!next) {
+      process.exit(exitCode);
+      return;
+    }
+    say(`stopping ${next.name} (pid ${next.child.pid})`);
+    const forceTimer = setTimeout(() => next.child.kill('SIGKILL'), 10_000);
+    next.child.once('exit', () => {
+      clearTimeout(forceTimer);
+      stopNext();
+    });
+    next.child.kill('SIGTERM');
+  };
+  stopNext();
+}
+
+async function ensureRedis(settings) {
+  const brokerUrl = new URL(settings.SERVICES_BROKER || 'redis://localhost:6379/0');
+  const host = brokerUrl.hostname;
+  const port = Number(brokerUrl.port || 6379);
+  const isLocal = ['localhost', '127.0.0.1', '::1', '[::1]'].includes(host);
+  if (await answers(host, port)) {
+    say(`Redis already answers on ${host}:${port}: using it`);
+    return;
+  }
+  if (!isLocal) {
+    fail(
+      `SERVICES_BROKER points at ${host}:${port}, which does not answer; start that Redis or point SERVICES_BROKER at this machine`,
+    );
+  }
+  ensureRedisServerInstalled();
+  const dataDir = path.join(root, '.local', 'redis');
+  mkdirSync(dataDir, { recursive: true });
+  const password =
+    settings.BROKER_PASS && settings.BROKER_PASS !== 'EMPTY' ? settings.BROKER_PASS : undefined;
+  const args = [
+    '--bind',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--dir',
+    dataDir,
+    '--maxmemory-policy',
+    'noeviction',
+  ];
+  if (password) args.push('--requirepass', password);
+  say(`starting redis-server on 127.0.0.1:${port} (data in .local/redis)`);
+  startChild('redis-server', 'redis-server', args);
+  await waitUntilAnswers('127.0.0.1', port, 'redis-server');
+}
+
+async function main() {
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => stopAll(0));
+  ensureNodeModules();
+  const settings = readSettings();
+  await ensureRedis(settings);
+  say('building (npm run build)');
+  runOrThrow('npm', ['run', '--silent', 'build']);
+  say(
+    `starting the gateway on http://localhost:${settings.HTTP_PORT || 8000} (docs at ${settings.SWAGGER_URL || '/docs'}); Ctrl-C stops everything`,
+  );
+  startChild('gateway', process.execPath, [path.join(root, 'dist', 'main.js')]);
+}
+
+main().catch((error) => fail(error instanceof Error ? error.message : String(error)));
