@@ -67,6 +67,18 @@ describe('start-up refuses a bad variable with one line naming it', () => {
     expect(lines[0]).toMatch(new RegExp(`^Configuration error: Invalid environment variable ${name}`));
   });
 
+  it('CONFIG_PATH without a services/ folder', async () => {
+    const { finished } = startBuiltGateway({
+      CONFIG_PATH: 'no-such-folder',
+      SERVICES_BROKER: requiredTestRedisUrl(),
+    });
+    const result = await finished;
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(
+      /^Configuration error: CONFIG_PATH: the manifests folder no-such-folder\/services does not exist\n$/,
+    );
+  });
+
   it('never prints a secret it refuses', async () => {
     const { finished } = startBuiltGateway({ SERVICES_BROKER: 'http://:hunter2-secret@localhost:6379' });
     const result = await finished;

@@ -1,4 +1,4 @@
-import { Controller, Get, Header, HttpCode, ServiceUnavailableException } from '@nestjs/common';
+import { Controller, Get, Header, ServiceUnavailableException } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { Public } from '../common/api-key.guard';
 import { RedisClient } from '../redis/redis.client';
@@ -18,7 +18,6 @@ export class HealthController {
   }
 
   @Get('health/ready')
-  @HttpCode(200)
   @ApiOperation({ summary: 'Readiness: answers 200 when Redis is reachable' })
   @ApiOkResponse({ schema: { type: 'object', properties: { redis: { type: 'string', example: 'ok' } } } })
   @ApiServiceUnavailableResponse({ description: 'Redis is unreachable' })

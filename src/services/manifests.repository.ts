@@ -3,6 +3,7 @@ import { join, relative } from 'node:path';
 import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { type FSWatcher, watch } from 'chokidar';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import { ConfigError } from '../config/config.error';
 import { ServicesRegistry } from './services-registry.service';
 
 /** Quiet time after the last file event before the folder is rescanned. */
@@ -30,6 +31,17 @@ export class ManifestsRepository implements OnModuleInit, OnModuleDestroy {
   ) {}
 
   async onModuleInit(): Promise<void> {
+    const isFolder = await stat(this.config.servicesPath).then(
+      (stats) => stats.isDirectory(),
+      () => false,
+    );
+    if (!isFolder) {
+      // Watching a missing folder would silently serve nothing forever: refuse to start instead.
+      throw new ConfigError(
+        `CONFIG_PATH: the manifests folder ${relative(process.cwd(), this.config.servicesPath)} does not exist`,
+        'INVALID_CONFIG_FIELD',
+      );
+    }
     await this.rescan();
     if (this.registry.list().length === 0) {
       this.logger.warn(`No service loaded from ${this.folderLabel()}`);
