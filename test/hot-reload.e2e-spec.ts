@@ -133,37 +133,31 @@ describe('hot reload of manifests (SPEC.md section 2)', () => {
     rmSync(manifestPath('zz-duplicate.yaml'));
   });
 
+  /** Saves a copy of the README-style fixture as `<key>.yaml` using prompt `<promptName>`; returns its rejection line. */
+  const rejectionOfServiceUsingPrompt = async (key: string, promptName: string): Promise<string> => {
+    const text = readFileSync(join(fixtures, 'ok/readme-style.yaml'), 'utf8')
+      .replace('summarize/en:', `${key}:`)
+      .replace('name: summarize-en', `name: ${promptName}`);
+    writeFileSync(manifestPath(`${key}.yaml`), text);
+    const rejected = new RegExp(`${key}\\.yaml rejected`);
+    await until(async () => gateway.logger.matching(rejected).length > 0, `the rejection of ${key}.yaml`);
+    expect(await routes()).not.toContain(key);
+    return gateway.logger.matching(rejected)[0] ?? '';
+  };
+
   it('refuses a prompt whose placeholder count differs from fields', async () => {
     writeFileSync(join(gateway.root, 'prompts/one-placeholder.txt'), 'Only {} here');
-    const text = readFileSync(join(fixtures, 'ok/readme-style.yaml'), 'utf8')
-      .replace('summarize/en:', 'mismatch:')
-      .replace('name: summarize-en', 'name: one-placeholder');
-    writeFileSync(manifestPath('mismatch.yaml'), text);
-    await until(
-      async () => gateway.logger.matching(/mismatch\.yaml rejected/).length > 0,
-      'the mismatch rejection',
-    );
-    expect(gateway.logger.matching(/mismatch\.yaml rejected/)[0]).toContain(
+    expect(await rejectionOfServiceUsingPrompt('mismatch', 'one-placeholder')).toContain(
       'service "mismatch", field "name": prompts/one-placeholder.txt has 1 {} placeholder(s), expected 2',
     );
-    expect(await routes()).not.toContain('mismatch');
   });
 
   it('refuses a prompt that resolves outside the prompts folder', async () => {
     writeFileSync(join(gateway.root, 'outside.txt'), 'secret {} {}');
     symlinkSync(join(gateway.root, 'outside.txt'), join(gateway.root, 'prompts/escape.txt'));
-    const text = readFileSync(join(fixtures, 'ok/readme-style.yaml'), 'utf8')
-      .replace('summarize/en:', 'escape:')
-      .replace('name: summarize-en', 'name: escape');
-    writeFileSync(manifestPath('escape.yaml'), text);
-    await until(
-      async () => gateway.logger.matching(/escape\.yaml rejected/).length > 0,
-      'the escape rejection',
+    expect(await rejectionOfServiceUsingPrompt('escape', 'escape')).toContain(
+      'service "escape", field "name": prompt file prompts/escape.txt resolves outside the prompts folder',
     );
-    expect(gateway.logger.matching(/escape\.yaml rejected/)[0]).toContain(
-      'resolves outside the prompts folder',
-    );
-    expect(await routes()).not.toContain('escape');
   });
 
   it('deletes a service: routes and OpenAPI lose it, other files are unaffected', async () => {
