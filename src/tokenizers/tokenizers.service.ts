@@ -1,0 +1,43 @@
+import { Injectable, Logger } from '@nestjs/common';
+import type { Tokenizer } from './tokenizer';
+import { TOKENIZER_LOADERS } from './tokenizer-loaders';
+import { resolveTokenizer, type TokenizerFamily } from './tokenizer-resolution.util';
+
+/** Hands out one shared Tokenizer per vocabulary, loaded on first use. */
+@Injectable()
+export class TokenizersService {
+  private readonly loaded = new Map<TokenizerFamily, Tokenizer>();
+  private readonly reportedFlavors = new Set<string>();
+  private readonly logger = new Logger(TokenizersService.name);
+
+  /**
+   * The tokenizer of a flavor. Logs once per flavor which vocabulary it resolved to, and warns
+   * once per service when `tokenizerClass` is unknown (SPEC.md 6.1).
+   */
+  forFlavor(serviceRoute: string, flavor: { name: string; tokenizerClass: string; modelName: string }): Tokenizer {
+    const resolution = resolveTokenizer(flavor.tokenizerClass, flavor.modelName);
+    const flavorKey = `${serviceRoute}#${flavor.name}`;
+    if (!this.reportedFlavors.has(flavorKey)) {
+      this.reportedFlavors.add(flavorKey);
+      if (resolution.isFallback && !this.reportedFlavors.has(`${serviceRoute}#fallback`)) {
+        this.reportedFlavors.add(`${serviceRoute}#fallback`);
+        this.logger.warn(
+          `Service ${serviceRoute}: unknown tokenizerClass "${flavor.tokenizerClass}", counting tokens with cl100k_base`,
+        );
+      }
+      this.logger.log(
+        `Service ${serviceRoute}, flavor ${flavor.name}: tokenizerClass "${flavor.tokenizerClass}" with model "${flavor.modelName}" counts with ${resolution.family}`,
+      );
+    }
+    return this.family(resolution.family);
+  }
+
+  family(family: TokenizerFamily): Tokenizer {
+    let tokenizer = this.loaded.get(family);
+    if (!tokenizer) {
+      tokenizer = TOKENIZER_LOADERS[family]();
+      this.loaded.set(family, tokenizer);
+    }
+    return tokenizer;
+  }
+}
