@@ -31,6 +31,7 @@ const NO_SPECIAL_TOKENS = { disallowedSpecial: new Set<string>() };
 function fromGptTokenizer(family: TokenizerFamily, module: GptTokenizerModule): Tokenizer {
   return {
     family,
+    joinerTokens: 1,
     encode: (text) => module.encode(text, NO_SPECIAL_TOKENS),
     decode: (ids) => module.decode(ids),
     count: (text) => module.encode(text, NO_SPECIAL_TOKENS).length,
@@ -42,6 +43,7 @@ function fromSentencePiece(family: TokenizerFamily, module: SentencePieceModule)
   // No BOS token, no added leading space: counts compose when pieces of text are joined.
   return {
     family,
+    joinerTokens: 3,
     encode: (text) => (text === '' ? [] : tokenizer.encode(text, false, false)),
     decode: (ids) => (ids.length === 0 ? '' : tokenizer.decode([...ids], false, false)),
     count: (text) => (text === '' ? 0 : tokenizer.encode(text, false, false).length),
@@ -63,6 +65,7 @@ export const TOKENIZER_LOADERS: Record<TokenizerFamily, () => Tokenizer> = {
     const options = { bos: false, eos: false };
     return {
       family: 'llama3',
+      joinerTokens: 1,
       encode: (text) => tokenizer.encode(text, options),
       decode: (ids) => tokenizer.decode([...ids]),
       count: (text) => tokenizer.encode(text, options).length,

@@ -1,4 +1,11 @@
-export const TOKENIZER_FAMILIES = ['cl100k_base', 'o200k_base', 'p50k_base', 'llama2', 'llama3', 'mistral'] as const;
+export const TOKENIZER_FAMILIES = [
+  'cl100k_base',
+  'o200k_base',
+  'p50k_base',
+  'llama2',
+  'llama3',
+  'mistral',
+] as const;
 export type TokenizerFamily = (typeof TOKENIZER_FAMILIES)[number];
 
 export interface TokenizerResolution {

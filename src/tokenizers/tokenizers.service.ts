@@ -14,7 +14,10 @@ export class TokenizersService {
    * The tokenizer of a flavor. Logs once per flavor which vocabulary it resolved to, and warns
    * once per service when `tokenizerClass` is unknown (SPEC.md 6.1).
    */
-  forFlavor(serviceRoute: string, flavor: { name: string; tokenizerClass: string; modelName: string }): Tokenizer {
+  forFlavor(
+    serviceRoute: string,
+    flavor: { name: string; tokenizerClass: string; modelName: string },
+  ): Tokenizer {
     const resolution = resolveTokenizer(flavor.tokenizerClass, flavor.modelName);
     const flavorKey = `${serviceRoute}#${flavor.name}`;
     if (!this.reportedFlavors.has(flavorKey)) {
