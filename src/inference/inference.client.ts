@@ -1,0 +1,192 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
+import Redis from 'ioredis';
+import OpenAI, { APIError } from 'openai';
+import { Semaphore } from 'redis-semaphore';
+import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import { InferenceError } from './inference.error';
+import { backoffDelayMs, type CallFailure, classifyFailure } from './retry-policy.util';
+
+export interface CompletionRequest {
+  model: string;
+  prompt: string;
+  maxTokens: number;
+  temperature: number;
+  topP: number;
+  /** Our own count of the prompt, to notice a server that silently truncates (Ollama). */
+  expectedPromptTokens?: number;
+}
+
+export interface Completion {
+  content: string;
+  promptTokens: number | undefined;
+  attempts: number;
+}
+
+/** Redis key of the semaphore shared by every worker process on this Redis. */
+export const INFERENCE_SEMAPHORE_KEY = 'llm-gateway:inference-permits';
+/** A permit whose holder died is freed after this long without a refresh. */
+const PERMIT_LEASE_MS = 30_000;
+const PERMIT_POLL_MS = 25;
+
+/**
+ * The only caller of the LLM API (DESIGN.md "Inference"): the openai SDK with its own retries
+ * off, our retry policy (SPEC.md 6.4), a per-call timeout, cancellation, and
+ * MAX_CONCURRENT_INFERENCES enforced across processes by a Redis semaphore whose permits expire
+ * when their holder dies.
+ */
+@Injectable()
+export class InferenceClient implements OnModuleDestroy {
+  private readonly openai: OpenAI;
+  private readonly redis: Redis;
+  private readonly logger = new Logger(InferenceClient.name);
+
+  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
+    this.openai = new OpenAI({
+      baseURL: config.llm.apiBase,
+      apiKey: config.llm.apiKey,
+      maxRetries: 0,
+      timeout: config.llm.timeoutSeconds * 1000,
+    });
+    // Its own connection, with the offline queue on: a Redis blip delays a call, it does not fail it.
+    this.redis = new Redis(config.redis.url, {
+      password: config.redis.password,
+      connectionName: `${config.serviceName}:inference`,
+      maxRetriesPerRequest: null,
+    });
+    this.redis.on('error', () => undefined); // reconnects by itself; the calls report what matters
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+
+  /**
+   * One chat completion with a single user message. Retries 429/5xx/timeouts/connection errors
+   * up to MAX_RETRIES attempts; throws InferenceError CONTEXT_LENGTH at once for a context-length
+   * rejection, REQUEST_REJECTED for other 4xx, RETRIES_EXHAUSTED with the last reason, or
+   * CANCELLED when `signal` aborts.
+   */
+  async complete(request: CompletionRequest, signal?: AbortSignal): Promise<Completion> {
+    const { maxRetries, maxRetryDelaySeconds } = this.config.llm;
+    let lastFailure = '';
+    for (let attempt = 1; attempt <= maxRetries; attempt += 1) {
+      throwIfCancelled(signal);
+      let retryAfter: string | null | undefined;
+      try {
+        const content = await this.withPermit(signal, () => this.call(request, signal));
+        return { ...content, attempts: attempt };
+      } catch (error) {
+        if (error instanceof InferenceError) throw error;
+        throwIfCancelled(signal);
+        const failure = describeFailure(error);
+        switch (classifyFailure(failure)) {
+          case 'context_length':
+            throw new InferenceError(failure.message, 'CONTEXT_LENGTH');
+          case 'fatal':
+            throw new InferenceError(
+              `LLM API rejected the request (${failure.status ?? '?'}): ${failure.message}`,
+              'REQUEST_REJECTED',
+            );
+          case 'retryable':
+            lastFailure =
+              failure.status === undefined ? failure.message : `${failure.status} ${failure.message}`;
+            retryAfter = error instanceof APIError ? error.headers?.get('retry-after') : undefined;
+            break;
+        }
+      }
+      if (attempt < maxRetries) {
+        const delayMs = backoffDelayMs(attempt, maxRetryDelaySeconds, retryAfter);
+        this.logger.warn(
+          `LLM call failed (attempt ${attempt}/${maxRetries}: ${lastFailure}); retrying in ${delayMs} ms`,
+        );
+        await sleep(delayMs, undefined, { signal }).catch(() => throwIfCancelled(signal));
+      }
+    }
+    throw new InferenceError(
+      `LLM call failed after ${maxRetries} attempts: ${lastFailure}`,
+      'RETRIES_EXHAUSTED',
+    );
+  }
+
+  private async call(
+    request: CompletionRequest,
+    signal: AbortSignal | undefined,
+  ): Promise<Omit<Completion, 'attempts'>> {
+    const response = await this.openai.chat.completions.create(
+      {
+        model: request.model,
+        messages: [{ role: 'user', content: request.prompt }],
+        max_tokens: request.maxTokens,
+        temperature: request.temperature,
+        top_p: request.topP,
+      },
+      { signal },
+    );
+    const promptTokens = response.usage?.prompt_tokens;
+    if (
+      request.expectedPromptTokens !== undefined &&
+      promptTokens !== undefined &&
+      promptTokens < request.expectedPromptTokens * 0.9
+    ) {
+      this.logger.warn(
+        `The LLM API counted ${promptTokens} prompt tokens where we counted ${request.expectedPromptTokens}: it may have truncated the prompt (Ollama does so silently; raise its num_ctx)`,
+      );
+    }
+    return { content: response.choices[0]?.message.content ?? '', promptTokens };
+  }
+
+  /** Runs `work` holding one of the MAX_CONCURRENT_INFERENCES permits shared through Redis. */
+  private async withPermit<T>(signal: AbortSignal | undefined, work: () => Promise<T>): Promise<T> {
+    // One Semaphore object holds one permit: a new one per call.
+    const permit = new Semaphore(
+      this.redis,
+      INFERENCE_SEMAPHORE_KEY,
+      this.config.llm.maxConcurrentInferences,
+      {
+        lockTimeout: PERMIT_LEASE_MS,
+        refreshInterval: PERMIT_LEASE_MS / 3,
+        acquireTimeout: Number.MAX_SAFE_INTEGER,
+        acquireAttemptsLimit: Number.POSITIVE_INFINITY,
+        retryInterval: PERMIT_POLL_MS,
+      },
+    );
+    await acquireCancellable(permit, signal);
+    try {
+      return await work();
+    } finally {
+      await permit.release().catch(() => undefined); // an unreleased permit expires on its own
+    }
+  }
+}
+
+/** Waits for a permit; if cancelled meanwhile, releases a permit acquired late and throws. */
+async function acquireCancellable(permit: Semaphore, signal: AbortSignal | undefined): Promise<void> {
+  if (!signal) {
+    await permit.acquire();
+    return;
+  }
+  throwIfCancelled(signal);
+  const acquired = permit.acquire();
+  const cancelled = new Promise<'cancelled'>((resolve) =>
+    signal.addEventListener('abort', () => resolve('cancelled'), { once: true }),
+  );
+  if ((await Promise.race([acquired, cancelled])) === 'cancelled') {
+    void acquired.then(() => permit.release()).catch(() => undefined);
+    throwIfCancelled(signal);
+  }
+}
+
+function throwIfCancelled(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new InferenceError('cancelled', 'CANCELLED');
+}
+
+function describeFailure(error: unknown): CallFailure {
+  if (error instanceof APIError) {
+    const body = error.error as { message?: unknown; code?: unknown } | undefined;
+    const message = typeof body?.message === 'string' ? body.message : error.message;
+    const code = typeof body?.code === 'string' || typeof body?.code === 'number' ? body.code : error.code;
+    return { status: error.status, message, code };
+  }
+  return { status: undefined, message: error instanceof Error ? error.message : String(error) };
+}
