@@ -91,7 +91,7 @@ export class InferenceClient implements OnModuleDestroy {
           case 'retryable':
             lastFailure =
               failure.status === undefined ? failure.message : `${failure.status} ${failure.message}`;
-            retryAfter = error instanceof APIError ? error.headers?.get('retry-after') : undefined;
+            retryAfter = retryAfterHeader(error);
             break;
         }
       }
@@ -117,6 +117,8 @@ export class InferenceClient implements OnModuleDestroy {
       {
         model: request.model,
         messages: [{ role: 'user', content: request.prompt }],
+        // SPEC.md 6.3 and vLLM speak max_tokens; OpenAI's newer max_completion_tokens is not universal.
+        // eslint-disable-next-line @typescript-eslint/no-deprecated
         max_tokens: request.maxTokens,
         temperature: request.temperature,
         top_p: request.topP,
@@ -181,11 +183,19 @@ function throwIfCancelled(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new InferenceError('cancelled', 'CANCELLED');
 }
 
+function retryAfterHeader(error: unknown): string | null | undefined {
+  if (!(error instanceof APIError)) return undefined;
+  const headers: unknown = error.headers;
+  return headers instanceof Headers ? headers.get('retry-after') : undefined;
+}
+
 function describeFailure(error: unknown): CallFailure {
   if (error instanceof APIError) {
     const body = error.error as { message?: unknown; code?: unknown } | undefined;
     const message = typeof body?.message === 'string' ? body.message : error.message;
-    const code = typeof body?.code === 'string' || typeof body?.code === 'number' ? body.code : error.code;
+    const sdkCode: unknown = error.code;
+    const rawCode = body?.code ?? sdkCode;
+    const code = typeof rawCode === 'string' || typeof rawCode === 'number' ? rawCode : undefined;
     return { status: error.status, message, code };
   }
   return { status: undefined, message: error instanceof Error ? error.message : String(error) };
