@@ -196,7 +196,8 @@ function describeFailure(error: unknown): CallFailure {
     const sdkCode: unknown = error.code;
     const rawCode = body?.code ?? sdkCode;
     const code = typeof rawCode === 'string' || typeof rawCode === 'number' ? rawCode : undefined;
-    return { status: error.status, message, code };
+    const status: unknown = error.status;
+    return { status: typeof status === 'number' ? status : undefined, message, code };
   }
   return { status: undefined, message: error instanceof Error ? error.message : String(error) };
 }
