@@ -5,16 +5,24 @@ import { GatewayExceptionFilter } from './common/gateway-exception.filter';
 import type { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { HealthModule } from './health/health.module';
+import { PipelineModule } from './pipeline/pipeline.module';
 import { RedisModule } from './redis/redis.module';
 import { ServicesModule } from './services/services.module';
 
-/** The HTTP side (ROLE=api, and ROLE=all): manifests, routes, health. */
+/** The HTTP side (ROLE=api, and ROLE=all): manifests, routes, results, health. */
 @Module({})
 export class ApiModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: ApiModule,
-      imports: [ConfigModule.forRoot(config), RedisModule, HealthModule, ServicesModule],
+      imports: [
+        ConfigModule.forRoot(config),
+        RedisModule,
+        HealthModule,
+        ServicesModule,
+        // ROLE=all runs the worker in the same process.
+        ...(config.role === 'all' ? [PipelineModule] : []),
+      ],
       providers: [
         { provide: APP_FILTER, useClass: GatewayExceptionFilter },
         { provide: APP_GUARD, useClass: ApiKeyGuard },
@@ -23,13 +31,10 @@ export class ApiModule {
   }
 }
 
-/**
- * The worker side (ROLE=worker). The job pipeline is not built yet: a worker process starts,
- * validates its configuration and idles until it is stopped.
- */
+/** The worker side (ROLE=worker, and ROLE=all): the BullMQ worker running the pipeline. */
 @Module({})
 export class WorkerModule {
   static forRoot(config: AppConfig): DynamicModule {
-    return { module: WorkerModule, imports: [ConfigModule.forRoot(config)] };
+    return { module: WorkerModule, imports: [ConfigModule.forRoot(config), PipelineModule] };
   }
 }

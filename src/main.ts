@@ -28,9 +28,7 @@ async function main(): Promise<void> {
       'Bootstrap',
     );
   } else {
-    logger.log(`Worker started (role ${config.role}); the job pipeline is not available yet`, 'Bootstrap');
-    // Nothing holds the event loop until the queue worker exists; the shutdown hooks end the process.
-    setInterval(() => undefined, 2 ** 30);
+    logger.log(`Worker started (role ${config.role}), ${config.concurrency} job(s) at once`, 'Bootstrap');
   }
 }
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Redis from 'ioredis';
-import { REPOSITORY_ROOT, requiredTestRedisUrl, startTestGateway, type TestGateway } from './support/gateway';
+import { REPOSITORY_ROOT, startTestGateway, type TestGateway } from './support/gateway';
 
 const transcript = readFileSync(join(__dirname, 'fixtures/transcripts/ES2004a.txt'));
 
@@ -19,7 +19,7 @@ describe('HTTP API of the services (SPEC.md section 4)', () => {
 
   beforeAll(async () => {
     gateway = await startTestGateway({ env: { MAX_UPLOAD_SIZE: '200kb' } });
-    redis = new Redis(requiredTestRedisUrl());
+    redis = new Redis(gateway.redisUrl);
   });
 
   afterAll(async () => {
@@ -188,13 +188,35 @@ describe('HTTP API of the services (SPEC.md section 4)', () => {
     expect(await redis.dbsize()).toBe(keysBefore);
   });
 
-  it('a valid request is refused with 503 until the job pipeline exists, in both forms', async () => {
+  it('queues a valid request as v1 did, in both forms, storing the flavor with its overrides', async () => {
     const multipart = await post(
       'summarize/en',
       form({ file: file(transcript), flavor: 'llama', temperature: '0.3', top_p: '0.9' }),
     );
-    expect(multipart.status).toBe(503);
-    expect(await multipart.json()).toEqual({ detail: 'job pipeline not available' });
+    expect(multipart.status).toBe(200);
+    const queued = (await multipart.json()) as { message: string; jobId: string };
+    expect(queued).toEqual({
+      message: 'Request successfully queued',
+      jobId: expect.stringMatching(/^[0-9a-f-]{36}$/) as unknown,
+    });
+    const stored = JSON.parse((await redis.hget(`bull:summarization:${queued.jobId}`, 'data')) ?? '{}') as {
+      service: object;
+      flavor: object;
+      text: string;
+    };
+    expect(stored.service).toEqual({ route: 'summarize/en', promptName: 'summarize-en', fields: 2 });
+    expect(stored.flavor).toMatchObject({
+      name: 'llama',
+      modelName: 'meta-llama-31-8b-it',
+      temperature: 0.3,
+      top_p: 0.9,
+    });
+    expect(stored.text).toBe(transcript.toString('utf8'));
+
+    const status = await fetch(`${gateway.baseUrl}/results/${queued.jobId}`);
+    expect(status.status).toBe(202);
+    expect(await status.json()).toEqual({ status: 'queued', message: 'Task is in queue' });
+
     const json = await post(
       'report/markdown',
       JSON.stringify({ content: 'Alice : hello', flavor: 'mistral' }),
@@ -202,7 +224,17 @@ describe('HTTP API of the services (SPEC.md section 4)', () => {
         'content-type': 'application/json',
       },
     );
-    expect(json.status).toBe(503);
+    expect(json.status).toBe(200);
+  });
+
+  it('answers 404 for an id that never existed', async () => {
+    const response = await fetch(`${gateway.baseUrl}/results/00000000-0000-0000-0000-000000000000`);
+    expect(response.status).toBe(404);
+    expect(await response.json()).toEqual({
+      detail: 'Unknown task status',
+      status: 'unknown',
+      message: 'Task does not exist',
+    });
   });
 
   it('an unknown path answers 404 in the same {detail} shape', async () => {

@@ -8,6 +8,7 @@ import {
   NotFoundException,
 } from '@nestjs/common';
 import type { Response } from 'express';
+import { JobsError, type JobsErrorCode } from '../jobs/jobs.error';
 import { ServicesError, type ServicesErrorCode } from '../services/services.error';
 import { AuthError } from './api-key.guard';
 
@@ -30,6 +31,9 @@ export class GatewayExceptionFilter implements ExceptionFilter {
   private toHttp(exception: unknown): { status: number; detail: string } {
     if (exception instanceof ServicesError) {
       return { status: statusOfServicesError(exception.code), detail: exception.message };
+    }
+    if (exception instanceof JobsError) {
+      return { status: statusOfJobsError(exception.code), detail: exception.message };
     }
     if (exception instanceof AuthError) {
       return { status: HttpStatus.UNAUTHORIZED, detail: exception.message };
@@ -55,11 +59,22 @@ export function statusOfServicesError(code: ServicesErrorCode): number {
     case 'INVALID_PARAMETER':
     case 'INVALID_ENCODING':
       return HttpStatus.BAD_REQUEST;
-    case 'PIPELINE_UNAVAILABLE':
-      return HttpStatus.SERVICE_UNAVAILABLE;
     default: {
       const unhandled: never = code;
       throw new Error(`unmapped services error code ${String(unhandled)}`);
+    }
+  }
+}
+
+export function statusOfJobsError(code: JobsErrorCode): number {
+  switch (code) {
+    case 'QUEUE_UNAVAILABLE':
+      return HttpStatus.SERVICE_UNAVAILABLE;
+    case 'JOB_NOT_FOUND':
+      return HttpStatus.NOT_FOUND;
+    default: {
+      const unhandled: never = code;
+      throw new Error(`unmapped jobs error code ${String(unhandled)}`);
     }
   }
 }

@@ -39,6 +39,11 @@ export interface AppConfig {
   /** Absolute path of the prompts folder. */
   promptsPath: string;
   resultTtlSeconds: number;
+  /**
+   * How long a worker's hold on a job lasts without renewal: a worker that dies mid-job has its
+   * job picked up again by another worker within about twice this.
+   */
+  jobLockSeconds: number;
   maxUploadBytes: number;
   /** `*` or an explicit list of allowed origins. */
   corsOrigins: '*' | string[];

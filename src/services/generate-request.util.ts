@@ -1,4 +1,4 @@
-import type { FlavorManifest } from './manifest.schema';
+import type { FlavorParameters } from '../jobs/job-payload';
 import type { ServiceDefinition } from './manifest-validation.util';
 import { ServicesError } from './services.error';
 
@@ -14,7 +14,8 @@ export interface RawGenerateRequest {
 /** A validated request: what a job needs, flavor parameters after per-request overrides. */
 export interface GenerateRequest {
   service: ServiceDefinition;
-  flavor: FlavorManifest;
+  /** A plain copy of the flavor, per-request overrides applied. */
+  flavor: FlavorParameters;
   text: string;
 }
 

@@ -5,8 +5,7 @@ export type ServicesErrorCode =
   | 'MISSING_CONTENT'
   | 'MISSING_FLAVOR'
   | 'INVALID_PARAMETER'
-  | 'INVALID_ENCODING'
-  | 'PIPELINE_UNAVAILABLE';
+  | 'INVALID_ENCODING';
 
 /** A request the services capability refuses; mapped to HTTP by GatewayExceptionFilter. */
 export class ServicesError extends Error {

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { MulterModule } from '@nestjs/platform-express';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import { JobsModule } from '../jobs/jobs.module';
 import { PromptsModule } from '../prompts/prompts.module';
 import { ManifestsRepository } from './manifests.repository';
 import { ServicesConfigRepository } from './services-config.repository';
@@ -11,6 +12,7 @@ import { ServicesService } from './services.service';
 @Module({
   imports: [
     PromptsModule,
+    JobsModule,
     MulterModule.registerAsync({
       inject: [APP_CONFIG],
       useFactory: (config: AppConfig) => ({

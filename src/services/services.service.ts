@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { JobsService } from '../jobs/jobs.service';
 import {
   type GenerateRequest,
   type RawGenerateRequest,
@@ -14,7 +15,10 @@ export interface QueuedJob {
 
 @Injectable()
 export class ServicesService {
-  constructor(private readonly registry: ServicesRegistry) {}
+  constructor(
+    private readonly registry: ServicesRegistry,
+    private readonly jobs: JobsService,
+  ) {}
 
   listPublished(): Record<string, unknown>[] {
     const services = this.registry.list();
@@ -29,9 +33,14 @@ export class ServicesService {
     return validateGenerateRequest(service, raw);
   }
 
-  generate(route: string, raw: RawGenerateRequest): Promise<QueuedJob> {
-    this.resolveRequest(route, raw);
-    // The queue arrives with the job pipeline; until then a valid request is refused honestly.
-    return Promise.reject(new ServicesError('job pipeline not available', 'PIPELINE_UNAVAILABLE'));
+  /** Validates, then stores the job in Redis; nothing is stored on any error. */
+  async generate(route: string, raw: RawGenerateRequest): Promise<QueuedJob> {
+    const { service, flavor, text } = this.resolveRequest(route, raw);
+    const jobId = await this.jobs.enqueue({
+      service: { route: service.route, promptName: service.manifest.name, fields: service.manifest.fields },
+      flavor,
+      text,
+    });
+    return { message: 'Request successfully queued', jobId };
   }
 }

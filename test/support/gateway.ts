@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LoggerService } from '@nestjs/common';
+import Redis from 'ioredis';
 import { createGateway } from '../../src/app.factory';
 import type { AppConfig } from '../../src/config/app-config';
 import { loadAppConfig } from '../../src/config/load-app-config';
@@ -31,6 +32,8 @@ export class RecordingLogger implements LoggerService {
 
 export interface TestGateway {
   baseUrl: string;
+  /** This gateway's own Redis database (see isolatedRedisUrl). */
+  redisUrl: string;
   /** The temporary working directory holding `.hydra-conf/` and `prompts/`. */
   root: string;
   config: AppConfig;
@@ -45,8 +48,9 @@ export interface TestGateway {
  * directory seeded with the repository's sample `.hydra-conf/` and `prompts/` (or empty).
  */
 export async function startTestGateway(
-  options: { env?: Record<string, string>; seedSamples?: boolean } = {},
+  options: { env?: Record<string, string>; seedSamples?: boolean; redisUrl?: string } = {},
 ): Promise<TestGateway> {
+  const redisUrl = options.redisUrl ?? (await isolatedRedisUrl());
   const root = mkdtempSync(join(tmpdir(), 'gateway-'));
   if (options.seedSamples ?? true) {
     cpSync(join(REPOSITORY_ROOT, '.hydra-conf'), join(root, '.hydra-conf'), { recursive: true });
@@ -57,8 +61,9 @@ export async function startTestGateway(
   }
   const config = loadAppConfig(
     {
-      SERVICES_BROKER: requiredTestRedisUrl(),
+      SERVICES_BROKER: redisUrl,
       HTTP_PORT: '0',
+      ROLE: 'api',
       ...options.env,
     },
     root,
@@ -71,6 +76,7 @@ export async function startTestGateway(
   const { port } = http.getHttpServer().address() as AddressInfo;
   return {
     baseUrl: `http://127.0.0.1:${port}`,
+    redisUrl,
     root,
     config,
     logger,
@@ -80,6 +86,23 @@ export async function startTestGateway(
       rmSync(root, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A URL to one of databases 1–15 of the test Redis, emptied, so that queued jobs of one test
+ * never reach the workers of another. Database 0 holds the allocation counter.
+ */
+export async function isolatedRedisUrl(): Promise<string> {
+  const base = requiredTestRedisUrl();
+  const counter = new Redis(base);
+  try {
+    const database = ((await counter.incr('test:next-database')) % 15) + 1;
+    await counter.select(database);
+    await counter.flushdb();
+    return `${base}/${database}`;
+  } finally {
+    counter.disconnect();
+  }
 }
 
 export function requiredTestRedisUrl(): string {

@@ -1,0 +1,32 @@
+import type { OutputType } from '../services/manifest.schema';
+
+export const SUMMARIZATION_QUEUE = 'summarization';
+
+/** Flavor parameters after per-request overrides: everything a worker needs, frozen at enqueue. */
+export interface FlavorParameters {
+  name: string;
+  modelName: string;
+  totalContextLength: number;
+  maxGenerationLength: number;
+  tokenizerClass: string;
+  createNewTurnAfter: number;
+  summaryTurns: number;
+  maxNewTurns: number;
+  temperature: number;
+  top_p: number;
+  reduceSummary: boolean;
+  consolidateSummary: boolean;
+  type: OutputType;
+  reduce_prompt?: string;
+}
+
+/** What a job holds in Redis: the resolved service, its flavor and the text. */
+export interface SummarizationJobData {
+  service: { route: string; promptName: string; fields: 1 | 2 };
+  flavor: FlavorParameters;
+  text: string;
+}
+
+/** Progress as stored by BullMQ: `started` until the text is split, then turn counts. */
+export type JobProgress =
+  { phase: 'started' } | { phase: 'processing'; turnsDone: number; totalTurns: number };

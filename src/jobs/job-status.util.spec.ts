@@ -1,0 +1,66 @@
+import { httpStatusOf, jobStatusBody, type JobSnapshot } from './job-status.util';
+
+const now = 1_000_000_000;
+const ttl = 60;
+
+describe('jobStatusBody and httpStatusOf (SPEC.md section 4)', () => {
+  it.each<[JobSnapshot, object, number]>([
+    [{ state: 'waiting' }, { status: 'queued', message: 'Task is in queue' }, 202],
+    [{ state: 'active', progress: 0 }, { status: 'started', message: 'Task started' }, 202],
+    [
+      { state: 'active', progress: { phase: 'started' } },
+      { status: 'started', message: 'Task started' },
+      202,
+    ],
+    [
+      { state: 'active', progress: { phase: 'processing', turnsDone: 0, totalTurns: 10 } },
+      { status: 'processing', message: 'Task is in progress', progress: '0' },
+      202,
+    ],
+    [
+      { state: 'active', progress: { phase: 'processing', turnsDone: 42, totalTurns: 100 } },
+      { status: 'processing', message: 'Task is in progress', progress: '42' },
+      202,
+    ],
+    [
+      { state: 'active', progress: { phase: 'processing', turnsDone: 2, totalTurns: 3 } },
+      { status: 'processing', message: 'Task is in progress', progress: '67' },
+      202,
+    ],
+    [
+      { state: 'completed', result: '  Alice : hi\n', finishedOn: now - 1000 },
+      { status: 'complete', message: 'success', summarization: 'Alice : hi' },
+      200,
+    ],
+    [
+      { state: 'failed', reason: 'LLM call failed after 6 attempts: 500 boom', finishedOn: now },
+      {
+        status: 'error',
+        message: 'Task failed',
+        details: 'LLM call failed after 6 attempts: 500 boom',
+        error: 'LLM call failed after 6 attempts: 500 boom',
+      },
+      500,
+    ],
+    [{ state: 'missing', isCancelled: false }, { status: 'unknown', message: 'Task does not exist' }, 404],
+    [
+      { state: 'missing', isCancelled: true },
+      { status: 'error', message: 'Task failed', details: 'cancelled', error: 'cancelled' },
+      500,
+    ],
+    [
+      { state: 'completed', result: 'x', finishedOn: now - 61_000 },
+      { status: 'unknown', message: 'Task does not exist' },
+      404,
+    ],
+    [
+      { state: 'failed', reason: 'x', finishedOn: now - 61_000 },
+      { status: 'unknown', message: 'Task does not exist' },
+      404,
+    ],
+  ])('%p', (snapshot, body, status) => {
+    const result = jobStatusBody(snapshot, now, ttl);
+    expect(result).toEqual(body);
+    expect(httpStatusOf(result)).toBe(status);
+  });
+});

@@ -1,0 +1,93 @@
+import type { JobProgress } from './job-payload';
+
+/** A job as read from Redis, reduced to what the status depends on. */
+export type JobSnapshot =
+  | { state: 'missing'; isCancelled: boolean }
+  | { state: 'waiting' }
+  | { state: 'active'; progress: unknown }
+  | { state: 'completed'; result: string; finishedOn: number | undefined }
+  | { state: 'failed'; reason: string; finishedOn: number | undefined };
+
+export type JobStatusBody =
+  | { status: 'queued'; message: 'Task is in queue' }
+  | { status: 'started'; message: 'Task started' }
+  | { status: 'processing'; message: 'Task is in progress'; progress: string }
+  | { status: 'complete'; message: 'success'; summarization: string }
+  | { status: 'error'; message: 'Task failed'; details: string; error: string }
+  | { status: 'unknown'; message: 'Task does not exist' };
+
+export const CANCELLED_REASON = 'cancelled';
+
+/**
+ * SPEC.md section 4: the body of a job's state (progress is a string holding an integer
+ * percent). A finished job older than `resultTtlSeconds` counts as expired, whether or not
+ * BullMQ has removed it yet. Pure.
+ */
+export function jobStatusBody(snapshot: JobSnapshot, now: number, resultTtlSeconds: number): JobStatusBody {
+  switch (snapshot.state) {
+    case 'missing':
+      return snapshot.isCancelled ? errorBody(CANCELLED_REASON) : unknownBody();
+    case 'waiting':
+      return { status: 'queued', message: 'Task is in queue' };
+    case 'active': {
+      const progress = readProgress(snapshot.progress);
+      if (!progress || progress.phase === 'started') return { status: 'started', message: 'Task started' };
+      return { status: 'processing', message: 'Task is in progress', progress: String(percent(progress)) };
+    }
+    case 'completed':
+      return isExpired(snapshot.finishedOn, now, resultTtlSeconds)
+        ? unknownBody()
+        : { status: 'complete', message: 'success', summarization: snapshot.result.trim() };
+    case 'failed':
+      return isExpired(snapshot.finishedOn, now, resultTtlSeconds)
+        ? unknownBody()
+        : errorBody(snapshot.reason);
+  }
+}
+
+/** HTTP status of `GET /results/:id` for a body (SPEC.md section 4). */
+export function httpStatusOf(body: JobStatusBody): number {
+  switch (body.status) {
+    case 'queued':
+    case 'started':
+    case 'processing':
+      return 202;
+    case 'complete':
+      return 200;
+    case 'error':
+      return 500;
+    case 'unknown':
+      return 404;
+  }
+}
+
+function percent(progress: { turnsDone: number; totalTurns: number }): number {
+  if (progress.totalTurns <= 0) return 0;
+  return Math.min(100, Math.round((100 * progress.turnsDone) / progress.totalTurns));
+}
+
+function readProgress(raw: unknown): JobProgress | undefined {
+  if (typeof raw !== 'object' || raw === null || !('phase' in raw)) return undefined;
+  const candidate = raw as Partial<Record<'phase' | 'turnsDone' | 'totalTurns', unknown>>;
+  if (candidate.phase === 'started') return { phase: 'started' };
+  if (
+    candidate.phase === 'processing' &&
+    typeof candidate.turnsDone === 'number' &&
+    typeof candidate.totalTurns === 'number'
+  ) {
+    return { phase: 'processing', turnsDone: candidate.turnsDone, totalTurns: candidate.totalTurns };
+  }
+  return undefined;
+}
+
+function isExpired(finishedOn: number | undefined, now: number, ttlSeconds: number): boolean {
+  return finishedOn !== undefined && now - finishedOn > ttlSeconds * 1000;
+}
+
+function errorBody(reason: string): JobStatusBody {
+  return { status: 'error', message: 'Task failed', details: reason, error: reason };
+}
+
+function unknownBody(): JobStatusBody {
+  return { status: 'unknown', message: 'Task does not exist' };
+}

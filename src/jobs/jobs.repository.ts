@@ -1,0 +1,115 @@
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
+import { Job, Queue } from 'bullmq';
+import Redis from 'ioredis';
+import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import { redisOptions } from '../redis/redis.client';
+import { SUMMARIZATION_QUEUE, type SummarizationJobData } from './job-payload';
+import type { JobSnapshot } from './job-status.util';
+import { JobsError } from './jobs.error';
+
+/** A Redis command that has not answered by then means Redis is unavailable (SPEC: 503 within 2 s). */
+const REDIS_DEADLINE_MS = 1_500;
+
+export const cancelKey = (jobId: string) => `llm-gateway:cancelled:${jobId}`;
+
+/** The API side of the BullMQ queue: enqueue, read, cancel, delete. */
+@Injectable()
+export class JobsRepository implements OnModuleDestroy {
+  private readonly connection: Redis;
+  private readonly queue: Queue<SummarizationJobData, string>;
+
+  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
+    this.connection = new Redis(config.redis.url, redisOptions(config, 'queue'));
+    this.connection.on('error', () => undefined); // RedisClient reports outages once
+    this.queue = new Queue(SUMMARIZATION_QUEUE, { connection: this.connection });
+    this.queue.on('error', () => undefined);
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.queue.close();
+    this.connection.disconnect();
+  }
+
+  /** Stores the job; resolves once Redis holds it. Job ids are random UUIDs: they are the only key to a result. */
+  async enqueue(data: SummarizationJobData): Promise<string> {
+    const jobId = randomUUID();
+    const ttlSeconds = this.config.resultTtlSeconds;
+    await withDeadline(
+      this.queue.add('summarize', data, {
+        jobId,
+        attempts: 1,
+        removeOnComplete: { age: ttlSeconds },
+        removeOnFail: { age: ttlSeconds },
+      }),
+    );
+    return jobId;
+  }
+
+  async snapshot(jobId: string): Promise<JobSnapshot> {
+    const job = await withDeadline(Job.fromId<SummarizationJobData, string>(this.queue, jobId));
+    if (!job) {
+      const isCancelled = (await withDeadline(this.connection.exists(cancelKey(jobId)))) === 1;
+      return { state: 'missing', isCancelled };
+    }
+    const state = await withDeadline(job.getState());
+    switch (state) {
+      case 'completed':
+        return {
+          state: 'completed',
+          result: typeof job.returnvalue === 'string' ? job.returnvalue : '',
+          finishedOn: job.finishedOn,
+        };
+      case 'failed':
+        return { state: 'failed', reason: job.failedReason || 'unknown error', finishedOn: job.finishedOn };
+      case 'active':
+        return { state: 'active', progress: job.progress };
+      case 'unknown':
+        return { state: 'missing', isCancelled: false };
+      case 'waiting':
+      case 'delayed':
+      case 'prioritized':
+      case 'waiting-children':
+        return { state: 'waiting' };
+    }
+  }
+
+  /**
+   * Cancels a queued or running job, or deletes a finished one. Returns what happened. A queued
+   * job is removed and remembered as cancelled; a running one is flagged, and its worker stops at
+   * the next batch boundary.
+   */
+  async cancelOrDelete(jobId: string): Promise<'cancelled' | 'deleted'> {
+    const job = await withDeadline(Job.fromId(this.queue, jobId));
+    if (!job) throw new JobsError('Unknown task', 'JOB_NOT_FOUND');
+    const state = await withDeadline(job.getState());
+    if (state === 'completed' || state === 'failed') {
+      await withDeadline(job.remove());
+      return 'deleted';
+    }
+    await withDeadline(this.connection.set(cancelKey(jobId), '1', 'EX', this.config.resultTtlSeconds));
+    if (state !== 'active') {
+      // A job a worker takes between getState and remove is locked: remove throws, and the flag stops it.
+      await job.remove().catch(() => undefined);
+    }
+    return 'cancelled';
+  }
+}
+
+async function withDeadline<T>(operation: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new JobsError('Redis is unavailable', 'QUEUE_UNAVAILABLE')),
+      REDIS_DEADLINE_MS,
+    );
+  });
+  try {
+    return await Promise.race([operation, deadline]);
+  } catch (error) {
+    if (error instanceof JobsError) throw error;
+    throw new JobsError('Redis is unavailable', 'QUEUE_UNAVAILABLE');
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,262 @@
+import { planBatches, takeBatch } from '../chunking/batches.util';
+import { batchTokenBudget } from '../chunking/budget.util';
+import { splitTurns, type Turn, turnLine } from '../chunking/turns.util';
+import { splitLongTurns, splitTurn } from '../chunking/virtual-turns.util';
+import { InferenceError } from '../inference/inference.error';
+import type { FlavorParameters } from '../jobs/job-payload';
+import { fillTemplate, countPlaceholders } from '../prompts/prompt-template.util';
+import type { Tokenizer } from '../tokenizers/tokenizer';
+import { answerLines, consolidateSpeakers } from './summary-lines.util';
+
+/** Saved after every batch; a job picked up again resumes from it. */
+export type Checkpoint =
+  | {
+      kind: 'progressive';
+      nextTurn: number;
+      summaryLines: string[];
+      /** Present once a turn was split during the run (budget or context-length rejection). */
+      turns?: Turn[];
+    }
+  | { kind: 'map'; answers: (string[] | null)[]; turns?: Turn[] };
+
+export interface SummarizeInput {
+  text: string;
+  fields: 1 | 2;
+  flavor: FlavorParameters;
+  template: string;
+  reduceTemplate: string;
+  tokenizer: Tokenizer;
+  /** Batches of one job in flight at once in map mode (the global cap applies on top). */
+  maxParallelCalls: number;
+  checkpoint: Checkpoint | undefined;
+}
+
+export interface SummarizeHooks {
+  /** One LLM call; throws InferenceError (CONTEXT_LENGTH is handled here by splitting). */
+  complete(prompt: string, promptTokens: number): Promise<string>;
+  saveCheckpoint(checkpoint: Checkpoint): Promise<void>;
+  reportProgress(turnsDone: number, totalTurns: number): Promise<void>;
+  /** Called at every batch boundary; throws to stop the job. */
+  throwIfCancelled(): Promise<void>;
+}
+
+/** How many times the reduce step may run over its own output before it stops. */
+const MAX_REDUCE_LEVELS = 8;
+
+/**
+ * SPEC.md 6.2–6.3: turns → virtual turns → budgeted batches → progressive or parallel map →
+ * hierarchical reduce → consolidation. Returns the final text, trimmed.
+ */
+export async function summarize(input: SummarizeInput, hooks: SummarizeHooks): Promise<string> {
+  const { flavor, tokenizer } = input;
+  const templateTokens = tokenizer.count(fillTemplate(input.template, input.fields === 2 ? ['', ''] : ['']));
+  const roomForTurns = batchTokenBudget({
+    totalContextLength: flavor.totalContextLength,
+    maxGenerationLength: flavor.maxGenerationLength,
+    promptTokens: templateTokens,
+    contextTokens: 0,
+  });
+  if (roomForTurns <= 0) {
+    throw new InferenceError(
+      `flavor ${flavor.name}: the prompt alone (${templateTokens} tokens) leaves no room in totalContextLength ${flavor.totalContextLength} after maxGenerationLength ${flavor.maxGenerationLength}`,
+      'REQUEST_REJECTED',
+    );
+  }
+  const turns =
+    input.checkpoint?.turns ??
+    splitLongTurns(splitTurns(input.text), Math.min(flavor.createNewTurnAfter, roomForTurns), tokenizer);
+
+  let summary =
+    input.fields === 2
+      ? await progressiveMap(input, hooks, turns, templateTokens)
+      : await parallelMap(input, hooks, turns, roomForTurns);
+  if (flavor.reduceSummary && summary.length > 0) summary = await reduce(input, hooks, summary);
+  if (flavor.consolidateSummary && flavor.type !== 'markdown') summary = consolidateSpeakers(summary);
+  return summary.join('\n').trim();
+}
+
+async function progressiveMap(
+  input: SummarizeInput,
+  hooks: SummarizeHooks,
+  initialTurns: Turn[],
+  templateTokens: number,
+): Promise<string[]> {
+  const { flavor, tokenizer } = input;
+  const checkpoint = input.checkpoint?.kind === 'progressive' ? input.checkpoint : undefined;
+  const turns = [...initialTurns];
+  const counts = turns.map((turn) => tokenizer.count(turnLine(turn)));
+  let hasSplitTurns = checkpoint?.turns !== undefined;
+  const summary = [...(checkpoint?.summaryLines ?? [])];
+  let next = checkpoint?.nextTurn ?? 0;
+  await hooks.reportProgress(next, turns.length);
+
+  const replaceTurn = (index: number, pieces: Turn[]) => {
+    turns.splice(index, 1, ...pieces);
+    counts.splice(index, 1, ...pieces.map((piece) => tokenizer.count(turnLine(piece))));
+    hasSplitTurns = true;
+  };
+  const budgetWith = (context: string[]) =>
+    batchTokenBudget({
+      totalContextLength: flavor.totalContextLength,
+      maxGenerationLength: flavor.maxGenerationLength,
+      promptTokens: templateTokens,
+      contextTokens: context.length === 0 ? 0 : tokenizer.count(context.join('\n')),
+    });
+
+  while (next < turns.length) {
+    await hooks.throwIfCancelled();
+    let context = flavor.summaryTurns > 0 ? summary.slice(-flavor.summaryTurns) : [];
+    // A long summary line may crowd out the next turn: drop the oldest context lines first.
+    while (context.length > 0 && (counts[next] ?? 0) > budgetWith(context)) context = context.slice(1);
+    const budget = budgetWith(context);
+    let end = takeBatch(counts, next, budget, flavor.maxNewTurns, tokenizer.joinerTokens).end;
+    if (end === next) {
+      const turn = turns[next];
+      if (turn) replaceTurn(next, splitTurn(turn, budget, tokenizer));
+      continue;
+    }
+    let answer: string | undefined;
+    while (answer === undefined) {
+      const prompt = fillTemplate(input.template, [
+        context.join('\n'),
+        turns.slice(next, end).map(turnLine).join('\n'),
+      ]);
+      try {
+        answer = await hooks.complete(prompt, tokenizer.count(prompt));
+      } catch (error) {
+        if (!isContextLengthError(error)) throw error;
+        // The server counts differently: halve the batch, then drop the context, then split the turn.
+        if (end - next > 1) end = next + Math.ceil((end - next) / 2);
+        else if (context.length > 0) context = [];
+        else {
+          const pieces = halveTurn(turns[next], counts[next] ?? 0, tokenizer, error);
+          replaceTurn(next, pieces);
+          end = next + 1;
+        }
+      }
+    }
+    summary.push(...answerLines(answer, flavor.type));
+    next = end;
+    await hooks.saveCheckpoint({
+      kind: 'progressive',
+      nextTurn: next,
+      summaryLines: summary,
+      ...(hasSplitTurns ? { turns } : {}),
+    });
+    await hooks.reportProgress(next, turns.length);
+  }
+  return summary;
+}
+
+async function parallelMap(
+  input: SummarizeInput,
+  hooks: SummarizeHooks,
+  turns: Turn[],
+  budget: number,
+): Promise<string[]> {
+  const { flavor, tokenizer } = input;
+  const counts = turns.map((turn) => tokenizer.count(turnLine(turn)));
+  const batches = planBatches(counts, budget, flavor.maxNewTurns, tokenizer.joinerTokens);
+  const checkpoint = input.checkpoint?.kind === 'map' ? input.checkpoint : undefined;
+  const answers: (string[] | null)[] = batches.map((_, index) => checkpoint?.answers[index] ?? null);
+  const turnsDone = () =>
+    batches.reduce((done, batch, index) => done + (answers[index] ? batch.end - batch.start : 0), 0);
+  await hooks.reportProgress(turnsDone(), turns.length);
+
+  let saving = Promise.resolve();
+  const saveAndReport = () => {
+    // Saves run one after the other, each with the answers known when it starts.
+    saving = saving.then(async () => {
+      await hooks.saveCheckpoint({ kind: 'map', answers: [...answers] });
+      await hooks.reportProgress(turnsDone(), turns.length);
+    });
+    return saving;
+  };
+
+  const pending = batches.map((batch, index) => ({ batch, index })).filter(({ index }) => !answers[index]);
+  const runNext = async (): Promise<void> => {
+    for (let item = pending.shift(); item; item = pending.shift()) {
+      await hooks.throwIfCancelled();
+      const answer = await mapTurns(input, hooks, turns.slice(item.batch.start, item.batch.end));
+      answers[item.index] = answerLines(answer, flavor.type);
+      await saveAndReport();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, input.maxParallelCalls) }, runNext));
+  await saving;
+  return answers.flatMap((lines) => lines ?? []);
+}
+
+/** One map call; a context-length rejection splits the batch in two (a lone turn in halves). */
+async function mapTurns(input: SummarizeInput, hooks: SummarizeHooks, batch: Turn[]): Promise<string> {
+  const prompt = fillTemplate(input.template, [batch.map(turnLine).join('\n')]);
+  try {
+    return await hooks.complete(prompt, input.tokenizer.count(prompt));
+  } catch (error) {
+    if (!isContextLengthError(error)) throw error;
+    const halves =
+      batch.length > 1
+        ? [batch.slice(0, Math.ceil(batch.length / 2)), batch.slice(Math.ceil(batch.length / 2))]
+        : halveTurn(
+            batch[0],
+            input.tokenizer.count(turnLine(batch[0] ?? { speaker: '', text: '' })),
+            input.tokenizer,
+            error,
+          ).map((turn) => [turn]);
+    const answers: string[] = [];
+    for (const half of halves) answers.push(await mapTurns(input, hooks, half));
+    return answers.join('\n');
+  }
+}
+
+async function reduce(input: SummarizeInput, hooks: SummarizeHooks, lines: string[]): Promise<string[]> {
+  const { flavor, tokenizer } = input;
+  const placeholders = countPlaceholders(input.reduceTemplate);
+  const fill = (text: string) => fillTemplate(input.reduceTemplate, placeholders === 2 ? ['', text] : [text]);
+  const budget = batchTokenBudget({
+    totalContextLength: flavor.totalContextLength,
+    maxGenerationLength: flavor.maxGenerationLength,
+    promptTokens: tokenizer.count(fill('')),
+    contextTokens: 0,
+  });
+  let current = lines;
+  for (let level = 1; ; level += 1) {
+    await hooks.throwIfCancelled();
+    const counts = current.map((line) => tokenizer.count(line));
+    const groups = groupLines(counts, budget, tokenizer.joinerTokens);
+    const reduced: string[] = [];
+    for (const group of groups) {
+      const prompt = fill(current.slice(group.start, group.end).join('\n'));
+      reduced.push(...answerLines(await hooks.complete(prompt, tokenizer.count(prompt)), flavor.type));
+    }
+    const isShrinking = tokenizer.count(reduced.join('\n')) < tokenizer.count(current.join('\n'));
+    if (groups.length === 1 || level >= MAX_REDUCE_LEVELS || !isShrinking) return reduced;
+    current = reduced;
+  }
+}
+
+/** Budget-sized groups of summary lines; a line over the budget goes alone (the server decides). */
+function groupLines(
+  counts: readonly number[],
+  budget: number,
+  joinerTokens: number,
+): { start: number; end: number }[] {
+  const groups: { start: number; end: number }[] = [];
+  let start = 0;
+  while (start < counts.length) {
+    const { end } = takeBatch(counts, start, budget, Number.POSITIVE_INFINITY, joinerTokens);
+    groups.push({ start, end: Math.max(end, start + 1) });
+    start = Math.max(end, start + 1);
+  }
+  return groups;
+}
+
+function halveTurn(turn: Turn | undefined, tokens: number, tokenizer: Tokenizer, cause: unknown): Turn[] {
+  const pieces = turn ? splitTurn(turn, Math.max(1, Math.ceil(tokens / 2)), tokenizer) : [];
+  if (pieces.length < 2) throw cause; // nothing left to split: report the rejection itself
+  return pieces;
+}
+
+function isContextLengthError(error: unknown): boolean {
+  return error instanceof InferenceError && error.code === 'CONTEXT_LENGTH';
+}

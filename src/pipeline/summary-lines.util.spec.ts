@@ -1,0 +1,28 @@
+import { answerLines, consolidateSpeakers } from './summary-lines.util';
+
+describe('answerLines', () => {
+  it.each([
+    ['Alice : a\n\n  Bob : b  \n', 'abstractive', ['Alice : a', 'Bob : b']],
+    ['  ', 'extractive', []],
+    ['\n# Decisions\n\n- ship it\n', 'markdown', ['# Decisions', '', '- ship it']],
+  ] as const)('%p as %s', (answer, type, expected) => {
+    expect(answerLines(answer, type)).toEqual(expected);
+  });
+});
+
+describe('consolidateSpeakers', () => {
+  it.each([
+    [
+      ['Alice : a', 'Alice : b', 'Bob : c', 'Alice : d'],
+      ['Alice : a b', 'Bob : c', 'Alice : d'],
+    ],
+    [['Alice: a', 'Alice :b'], ['Alice : a b']],
+    [
+      ['no speaker here', 'Alice : a'],
+      ['no speaker here', 'Alice : a'],
+    ],
+    [[], []],
+  ])('%p', (lines, expected) => {
+    expect(consolidateSpeakers(lines)).toEqual(expected);
+  });
+});

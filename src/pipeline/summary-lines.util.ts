@@ -1,0 +1,38 @@
+import type { OutputType } from '../services/manifest.schema';
+
+/**
+ * The lines an answer adds to the summary (SPEC.md 6.3): its non-empty trimmed lines, except
+ * for `markdown`, whose answer is kept as written (blank lines, headings and lists included).
+ */
+export function answerLines(answer: string, outputType: OutputType): string[] {
+  if (outputType === 'markdown') {
+    const trimmed = answer.replace(/^\s*\n/, '').trimEnd();
+    return trimmed === '' ? [] : trimmed.split('\n');
+  }
+  return answer
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '');
+}
+
+const SPEAKER_LINE = /^(.+?)\s?:\s?(.*)$/;
+
+/**
+ * `consolidateSummary`: consecutive lines of the same speaker become one `Speaker : text text`
+ * line; lines without a speaker are kept as they are. Pure.
+ */
+export function consolidateSpeakers(lines: readonly string[]): string[] {
+  const merged: { speaker: string | undefined; text: string }[] = [];
+  for (const line of lines) {
+    const match = SPEAKER_LINE.exec(line);
+    const speaker = match?.[1]?.trim();
+    const text = match?.[2]?.trim() ?? line;
+    const previous = merged.at(-1);
+    if (speaker && previous?.speaker === speaker) {
+      previous.text = `${previous.text} ${text}`.trim();
+    } else {
+      merged.push(speaker ? { speaker, text } : { speaker: undefined, text: line });
+    }
+  }
+  return merged.map((entry) => (entry.speaker ? `${entry.speaker} : ${entry.text}` : entry.text));
+}
