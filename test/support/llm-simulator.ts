@@ -44,7 +44,8 @@ export const DEFAULT_MODELS: SimulatedModel[] = [
 
 /** Chat-template tokens vLLM adds around one user message (role markers, BOS). */
 const CHAT_TEMPLATE_TOKENS = 8;
-const TURN_LINE = /^(.+?) : (.+)$/;
+/** A turn as SPEC.md 6.2 writes it: a speaker of letters, digits, spaces and dashes (or `(?)`). */
+const TURN_LINE = /^([A-Za-z0-9\s\-éèêëàâäôöùûüçïîÿæœñ]+?|\(\?\)) : (.+)$/;
 const SUMMARY_MARK = / \(\d+ words\)$/;
 
 /**
