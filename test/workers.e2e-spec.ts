@@ -1,0 +1,123 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { REPOSITORY_ROOT, startTestGateway, type TestGateway, waitFor } from './support/gateway';
+import { LlmSimulator } from './support/llm-simulator';
+import {
+  expectedTurnLines,
+  followJob,
+  predictedSummary,
+  readTranscript,
+  submit,
+  writeTestServices,
+} from './support/pipeline-fixtures';
+import { startRedisServer } from './support/redis-server';
+
+/** A worker process (the built gateway with ROLE=worker) sharing the API gateway's Redis and files. */
+function startWorkerProcess(
+  gateway: TestGateway,
+  simulator: LlmSimulator,
+  env: Record<string, string> = {},
+): ChildProcess {
+  return spawn(process.execPath, [join(REPOSITORY_ROOT, 'dist/main.js')], {
+    cwd: gateway.root,
+    env: {
+      PATH: process.env.PATH ?? '',
+      ROLE: 'worker',
+      SERVICES_BROKER: gateway.redisUrl,
+      OPENAI_API_BASE: simulator.baseUrl,
+      JOB_LOCK_SECONDS: '1',
+      MAX_RETRY_DELAY: '0.05',
+      LOG_FORMAT: 'json',
+      ...env,
+    },
+    stdio: 'ignore',
+  });
+}
+
+async function stopProcess(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill(signal);
+  await exited;
+}
+
+describe('worker processes sharing one Redis', () => {
+  let simulator: LlmSimulator;
+  let gateway: TestGateway;
+  const workers: ChildProcess[] = [];
+
+  beforeEach(async () => {
+    simulator = await new LlmSimulator().start();
+    gateway = await startTestGateway({ seedSamples: false });
+    writeTestServices(gateway.root);
+    await waitFor(
+      async () =>
+        JSON.stringify(await (await fetch(`${gateway.baseUrl}/services`)).json()).includes('test/map'),
+      5_000,
+      'the test services',
+    );
+  });
+  afterEach(async () => {
+    await Promise.all(workers.splice(0).map((worker) => stopProcess(worker)));
+    await gateway.close();
+    await simulator.stop();
+  });
+
+  it('a job whose worker is killed with SIGKILL is finished by another from its checkpoint', async () => {
+    simulator.latencyMs = 100;
+    const text = readTranscript('ES2004a.txt');
+    const first = startWorkerProcess(gateway, simulator);
+    workers.push(first);
+    const jobId = await submit(gateway, 'test/progressive', text);
+    await waitFor(async () => simulator.requests.length >= 5, 20_000, 'five batches');
+    await stopProcess(first, 'SIGKILL');
+    const callsBeforeKill = simulator.requests.length;
+
+    workers.push(startWorkerProcess(gateway, simulator));
+    const final = (await followJob(gateway, jobId, 60_000)).at(-1);
+    expect(final?.status).toBe('complete');
+    expect(final?.summarization).toBe(predictedSummary(expectedTurnLines(text)));
+
+    const prompts = simulator.requests.map((call) => call.prompt);
+    const repeated = prompts.filter((prompt, index) => prompts.indexOf(prompt) !== index);
+    expect(repeated.length).toBeLessThanOrEqual(1); // at most the batch in flight when the worker died
+    expect(simulator.requests.length).toBeLessThan(callsBeforeKill + expectedTurnLines(text).length);
+  });
+
+  it('MAX_CONCURRENT_INFERENCES holds across two worker processes, which really overlap', async () => {
+    simulator.latencyMs = 100;
+    const env = { MAX_CONCURRENT_INFERENCES: '3', CONCURRENCY: '2' };
+    workers.push(startWorkerProcess(gateway, simulator, env), startWorkerProcess(gateway, simulator, env));
+    const text = readTranscript('Bmr006.txt');
+    const jobs = await Promise.all([submit(gateway, 'test/map', text), submit(gateway, 'test/map', text)]);
+    for (const jobId of jobs)
+      expect((await followJob(gateway, jobId, 90_000)).at(-1)?.status).toBe('complete');
+    expect(simulator.maxInFlight).toBe(3);
+  });
+});
+
+describe('Redis unreachable', () => {
+  it('answers 503 at once and never hangs', async () => {
+    const redis = await startRedisServer();
+    const gateway = await startTestGateway({ redisUrl: redis.url });
+    try {
+      await redis.stop();
+      const body = new FormData();
+      body.append('file', new Blob(['Alice : hello']));
+      body.append('flavor', 'llama');
+      const generate = await fetch(`${gateway.baseUrl}/services/summarize/en/generate`, {
+        method: 'POST',
+        body,
+        signal: AbortSignal.timeout(5_000),
+      });
+      expect(generate.status).toBe(503);
+      expect(await generate.json()).toEqual({ detail: 'Redis is unavailable' });
+      const result = await fetch(`${gateway.baseUrl}/results/any`, { signal: AbortSignal.timeout(5_000) });
+      expect(result.status).toBe(503);
+      expect((await fetch(`${gateway.baseUrl}/health/ready`)).status).toBe(503);
+      expect((await fetch(`${gateway.baseUrl}/services`)).status).toBe(200); // served from memory
+    } finally {
+      await gateway.close();
+    }
+  });
+});
