@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `npm run local`: runs the gateway on this machine with the repository's sample .hydra-conf/ and
-// prompts/. Installs the npm packages when missing, starts a local redis-server when
+// prompts/. Installs the npm packages when missing; starts the LLM simulator when OPENAI_API_BASE is
+// the default and nothing answers there; starts a local redis-server when
 // SERVICES_BROKER points at this machine and nothing answers there (installing it from apt when
 // absent and running as root), builds, then runs the gateway. Ctrl-C stops everything it started.
 // Plain CommonJS with no dependency, so it runs before `npm ci`.
@@ -129,11 +130,40 @@ async function ensureRedis(settings) {
   await waitUntilAnswers('127.0.0.1', port, 'redis-server');
 }
 
+const DEFAULT_LLM_BASE = 'http://localhost:9000/v1';
+
+/** With the default OPENAI_API_BASE and nothing answering there, runs the LLM simulator on it. */
+async function ensureLlm(settings) {
+  const base = settings.OPENAI_API_BASE || DEFAULT_LLM_BASE;
+  const url = new URL(base);
+  const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
+  if (await answers(url.hostname, port)) {
+    say(`an LLM API answers at ${base}: using it`);
+    return;
+  }
+  if (base !== DEFAULT_LLM_BASE) {
+    say(`WARNING: nothing answers at OPENAI_API_BASE=${base}; jobs will fail until it does`);
+    return;
+  }
+  runOrThrow('npm', ['run', '--silent', 'build:support']);
+  startChild('llm-simulator', process.execPath, [path.join(root, '.local', 'support', 'test', 'support', 'fake-llm.cli.js')], {
+    ...process.env,
+    FAKE_LLM_PORT: String(port),
+  });
+  await waitUntilAnswers('127.0.0.1', port, 'the LLM simulator');
+  say('**************************************************************************************');
+  say(`* No LLM answers at ${base}: started the LLM SIMULATOR there.`);
+  say('* Summaries are canned (each turn cut to 8 words). Point OPENAI_API_BASE at vLLM,');
+  say('* OpenAI or Ollama for real ones.');
+  say('**************************************************************************************');
+}
+
 async function main() {
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => stopAll(0));
   ensureNodeModules();
   const settings = readSettings();
   await ensureRedis(settings);
+  await ensureLlm(settings);
   say('building (npm run build)');
   runOrThrow('npm', ['run', '--silent', 'build']);
   say(
