@@ -4,9 +4,10 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { REPOSITORY_ROOT } from '../test/support/gateway';
 import { findFreePort, startRedisServer } from '../test/support/redis-server';
 
-const ROOT = join(__dirname, '..', '..', '..');
+const ROOT = REPOSITORY_ROOT;
 const MAIN = join(ROOT, 'dist', 'main.js');
 const COLD_START_RUNS = 5;
 const RELOAD_RUNS = 20;

@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import Redis from 'ioredis';
 import type { AppConfig } from '../src/config/app-config';
 import { parseAppConfig } from '../src/config/parse-app-config.util';
@@ -106,6 +107,14 @@ describe('InferenceClient against the LLM simulator and a real Redis', () => {
       message: 'LLM call failed after 4 attempts: 500 Internal server error',
     });
     expect(simulator.requests).toHaveLength(4);
+  });
+
+  it('leaves no listener on a long-lived signal (a worker passes one to every call)', async () => {
+    const workerLifetime = new AbortController();
+    const client = newClient();
+    for (let call = 0; call < 20; call += 1)
+      await client.complete(request(`A : call ${call}`), workerLifetime.signal);
+    expect(getEventListeners(workerLifetime.signal, 'abort')).toHaveLength(0);
   });
 
   it('stops when cancelled', async () => {

@@ -113,6 +113,21 @@ export class InferenceClient implements OnModuleDestroy {
     request: CompletionRequest,
     signal: AbortSignal | undefined,
   ): Promise<Omit<Completion, 'attempts'>> {
+    // The SDK never removes the abort listener it adds: give it a signal that lives one call only.
+    const callController = new AbortController();
+    const forwardAbort = () => callController.abort();
+    signal?.addEventListener('abort', forwardAbort, { once: true });
+    try {
+      return await this.callOnce(request, callController.signal);
+    } finally {
+      signal?.removeEventListener('abort', forwardAbort);
+    }
+  }
+
+  private async callOnce(
+    request: CompletionRequest,
+    signal: AbortSignal,
+  ): Promise<Omit<Completion, 'attempts'>> {
     const response = await this.openai.chat.completions.create(
       {
         model: request.model,
@@ -170,12 +185,19 @@ async function acquireCancellable(permit: Semaphore, signal: AbortSignal | undef
   }
   throwIfCancelled(signal);
   const acquired = permit.acquire();
-  const cancelled = new Promise<'cancelled'>((resolve) =>
-    signal.addEventListener('abort', () => resolve('cancelled'), { once: true }),
-  );
-  if ((await Promise.race([acquired, cancelled])) === 'cancelled') {
-    void acquired.then(() => permit.release()).catch(() => undefined);
-    throwIfCancelled(signal);
+  let onAbort: (() => void) | undefined;
+  const cancelled = new Promise<'cancelled'>((resolve) => {
+    onAbort = () => resolve('cancelled');
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    if ((await Promise.race([acquired, cancelled])) === 'cancelled') {
+      void acquired.then(() => permit.release()).catch(() => undefined);
+      throwIfCancelled(signal);
+    }
+  } finally {
+    // The signal lives as long as the worker: leave no listener behind per call.
+    if (onAbort) signal.removeEventListener('abort', onAbort);
   }
 }
 

@@ -1,7 +1,7 @@
-import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { LoggerService } from '@nestjs/common';
 import Redis from 'ioredis';
 import { createGateway } from '../../src/app.factory';
@@ -9,7 +9,15 @@ import type { AppConfig } from '../../src/config/app-config';
 import { loadAppConfig } from '../../src/config/load-app-config';
 import { ManifestsRepository } from '../../src/services/manifests.repository';
 
-export const REPOSITORY_ROOT = join(__dirname, '../..');
+/** The folder holding package.json, found upwards (test support also runs compiled, from .local/). */
+export const REPOSITORY_ROOT = findRepositoryRoot(__dirname);
+
+function findRepositoryRoot(start: string): string {
+  for (let folder = start; folder !== dirname(folder); folder = dirname(folder)) {
+    if (existsSync(join(folder, 'package.json')) && existsSync(join(folder, '.hydra-conf'))) return folder;
+  }
+  throw new Error(`no repository root above ${start}`);
+}
 
 /** Keeps every log line so tests can assert what an operator would read. */
 export class RecordingLogger implements LoggerService {

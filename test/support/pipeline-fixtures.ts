@@ -3,13 +3,13 @@ import { join } from 'node:path';
 import { splitTurns, turnLine } from '../../src/chunking/turns.util';
 import { splitLongTurns } from '../../src/chunking/virtual-turns.util';
 import { TokenizersService } from '../../src/tokenizers/tokenizers.service';
-import type { TestGateway } from './gateway';
+import { REPOSITORY_ROOT, type TestGateway } from './gateway';
 import { simulatedAnswer } from './llm-simulator';
 
 export const TRANSCRIPTS = ['ES2004a.txt', 'education_4.txt', 'Bmr006.txt'] as const;
 
 export function readTranscript(name: string): string {
-  return readFileSync(join(__dirname, '..', 'fixtures', 'transcripts', name), 'utf8');
+  return readFileSync(join(REPOSITORY_ROOT, 'test', 'fixtures', 'transcripts', name), 'utf8');
 }
 
 /** A small-context flavor on the simulator's `small-model` (4,096 tokens, cl100k_base). */
