@@ -5,7 +5,9 @@ module.exports = {
   testRegex: '.*\\.(spec|e2e-spec)\\.ts$',
   transform: { '^.+\\.[tj]s$': ['ts-jest', { tsconfig: 'tsconfig.jest.json' }] },
   // The Llama and Mistral tokenizer packages are ES modules: Jest compiles them to CommonJS.
-  transformIgnorePatterns: ['/node_modules/(?!(llama3-tokenizer-js|llama-tokenizer-js|mistral-tokenizer-js)/)'],
+  transformIgnorePatterns: [
+    '/node_modules/(?!(llama3-tokenizer-js|llama-tokenizer-js|mistral-tokenizer-js)/)',
+  ],
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
   testTimeout: 30_000,

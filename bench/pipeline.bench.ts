@@ -18,7 +18,12 @@ async function pipelineTable(): Promise<string> {
   const simulator = await new LlmSimulator({ latencyMs: LATENCY_MS }).start();
   const gateway = await startTestGateway({
     seedSamples: false,
-    env: { ROLE: 'all', OPENAI_API_BASE: simulator.baseUrl, MAX_CONCURRENT_INFERENCES: String(CAP), LOG_LEVEL: 'warn' },
+    env: {
+      ROLE: 'all',
+      OPENAI_API_BASE: simulator.baseUrl,
+      MAX_CONCURRENT_INFERENCES: String(CAP),
+      LOG_LEVEL: 'warn',
+    },
   });
   try {
     writeTestServices(gateway.root);
@@ -61,7 +66,8 @@ function tokenizerTable(): string {
     const runs = 3;
     const start = performance.now();
     let tokens = 0;
-    for (let run = 0; run < runs; run += 1) tokens = lines.reduce((sum, line) => sum + tokenizer.count(line), 0);
+    for (let run = 0; run < runs; run += 1)
+      tokens = lines.reduce((sum, line) => sum + tokenizer.count(line), 0);
     const perTranscriptMs = (performance.now() - start) / runs;
     return `| ${family} | ${tokens} | ${(megabytes / (perTranscriptMs / 1000)).toFixed(1)} MB/s | ${perTranscriptMs.toFixed(0)} ms | ${loadMs.toFixed(0)} ms | ${(perTranscriptMs / LATENCY_MS).toFixed(2)} |`;
   });

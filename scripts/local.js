@@ -146,10 +146,15 @@ async function ensureLlm(settings) {
     return;
   }
   runOrThrow('npm', ['run', '--silent', 'build:support']);
-  startChild('llm-simulator', process.execPath, [path.join(root, '.local', 'support', 'test', 'support', 'fake-llm.cli.js')], {
-    ...process.env,
-    FAKE_LLM_PORT: String(port),
-  });
+  startChild(
+    'llm-simulator',
+    process.execPath,
+    [path.join(root, '.local', 'support', 'test', 'support', 'fake-llm.cli.js')],
+    {
+      ...process.env,
+      FAKE_LLM_PORT: String(port),
+    },
+  );
   await waitUntilAnswers('127.0.0.1', port, 'the LLM simulator');
   say('**************************************************************************************');
   say(`* No LLM answers at ${base}: started the LLM SIMULATOR there.`);
