@@ -158,6 +158,19 @@ describe('the whole path: HTTP → queue → worker → simulator → /results',
     }
   });
 
+  it('progressive mode splits a batch the server rejects for its context length, with the same summary', async () => {
+    simulator.injectFaults({ kind: 'context_length' }, { kind: 'context_length' });
+    const text = readTranscript('ES2004a.txt');
+    const final = (await followJob(gateway, await submit(gateway, 'test/progressive', text))).at(-1);
+    expect(final?.summarization).toBe(predictedSummary(expectedTurnLines(text)));
+    const [first, second, third] = simulator.requests;
+    expect([first?.status, second?.status, third?.status]).toEqual([400, 400, 200]);
+    const turnsIn = (prompt = '') =>
+      prompt.split('New turns:\n')[1]?.split('\n\n')[0]?.split('\n').length ?? 0;
+    expect(turnsIn(second?.prompt)).toBeLessThan(turnsIn(first?.prompt));
+    expect(turnsIn(third?.prompt)).toBeLessThan(turnsIn(second?.prompt));
+  });
+
   it('fails with a readable reason once MAX_RETRIES attempts failed', async () => {
     const local = await startWorkerGateway(simulator, { MAX_RETRIES: '2' });
     try {
