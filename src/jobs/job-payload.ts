@@ -2,6 +2,9 @@ import type { OutputType } from '../services/manifest.schema';
 
 export const SUMMARIZATION_QUEUE = 'summarization';
 
+/** Set by `DELETE /results/:id` (any API process); the worker checks it at every batch boundary. */
+export const cancelKey = (jobId: string) => `llm-gateway:cancelled:${jobId}`;
+
 /** Flavor parameters after per-request overrides: everything a worker needs, frozen at enqueue. */
 export interface FlavorParameters {
   name: string;

@@ -4,14 +4,12 @@ import { Job, Queue } from 'bullmq';
 import Redis from 'ioredis';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { redisOptions } from '../redis/redis.client';
-import { SUMMARIZATION_QUEUE, type SummarizationJobData } from './job-payload';
+import { cancelKey, SUMMARIZATION_QUEUE, type SummarizationJobData } from './job-payload';
 import type { JobSnapshot } from './job-status.util';
 import { JobsError } from './jobs.error';
 
 /** A Redis command that has not answered by then means Redis is unavailable (SPEC: 503 within 2 s). */
 const REDIS_DEADLINE_MS = 1_500;
-
-export const cancelKey = (jobId: string) => `llm-gateway:cancelled:${jobId}`;
 
 /** The API side of the BullMQ queue: enqueue, read, cancel, delete. */
 @Injectable()

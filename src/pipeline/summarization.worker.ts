@@ -3,9 +3,13 @@ import { DelayedError, type Job, UnrecoverableError, Worker } from 'bullmq';
 import Redis from 'ioredis';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { InferenceClient } from '../inference/inference.client';
-import { SUMMARIZATION_QUEUE, type JobProgress, type SummarizationJobData } from '../jobs/job-payload';
+import {
+  cancelKey,
+  SUMMARIZATION_QUEUE,
+  type JobProgress,
+  type SummarizationJobData,
+} from '../jobs/job-payload';
 import { CANCELLED_REASON } from '../jobs/job-status.util';
-import { cancelKey } from '../jobs/jobs.repository';
 import { PromptStore } from '../prompts/prompts.repository';
 import { TokenizersService } from '../tokenizers/tokenizers.service';
 import { type Checkpoint, summarize } from './summarize';

@@ -69,7 +69,7 @@ export async function summarize(input: SummarizeInput, hooks: SummarizeHooks): P
   let summary =
     input.fields === 2
       ? await progressiveMap(input, hooks, turns, templateTokens)
-      : await parallelMap(input, hooks, turns, roomForTurns);
+      : await parallelMap(input, hooks, turns, roomForTurns, templateTokens);
   if (flavor.reduceSummary && summary.length > 0) summary = await reduce(input, hooks, summary);
   if (flavor.consolidateSummary && flavor.type !== 'markdown') summary = consolidateSpeakers(summary);
   return summary.join('\n').trim();
@@ -121,8 +121,12 @@ async function progressiveMap(
         context.join('\n'),
         turns.slice(next, end).map(turnLine).join('\n'),
       ]);
+      const promptTokens =
+        templateTokens +
+        (context.length === 0 ? 0 : tokenizer.count(context.join('\n'))) +
+        joinedTokens(counts.slice(next, end), tokenizer.joinerTokens);
       try {
-        answer = await hooks.complete(prompt, tokenizer.count(prompt));
+        answer = await hooks.complete(prompt, promptTokens);
       } catch (error) {
         if (!isContextLengthError(error)) throw error;
         // The server counts differently: halve the batch, then drop the context, then split the turn.
@@ -153,6 +157,7 @@ async function parallelMap(
   hooks: SummarizeHooks,
   turns: Turn[],
   budget: number,
+  templateTokens: number,
 ): Promise<string[]> {
   const { flavor, tokenizer } = input;
   const counts = turns.map((turn) => tokenizer.count(turnLine(turn)));
@@ -177,7 +182,14 @@ async function parallelMap(
   const runNext = async (): Promise<void> => {
     for (let item = pending.shift(); item; item = pending.shift()) {
       await hooks.throwIfCancelled();
-      const answer = await mapTurns(input, hooks, turns.slice(item.batch.start, item.batch.end));
+      const { start, end } = item.batch;
+      const answer = await mapTurns(
+        input,
+        hooks,
+        turns.slice(start, end),
+        counts.slice(start, end),
+        templateTokens,
+      );
       answers[item.index] = answerLines(answer, flavor.type);
       await saveAndReport();
     }
@@ -188,23 +200,34 @@ async function parallelMap(
 }
 
 /** One map call; a context-length rejection splits the batch in two (a lone turn in halves). */
-async function mapTurns(input: SummarizeInput, hooks: SummarizeHooks, batch: Turn[]): Promise<string> {
+async function mapTurns(
+  input: SummarizeInput,
+  hooks: SummarizeHooks,
+  batch: Turn[],
+  batchCounts: number[],
+  templateTokens: number,
+): Promise<string> {
+  const { tokenizer } = input;
   const prompt = fillTemplate(input.template, [batch.map(turnLine).join('\n')]);
   try {
-    return await hooks.complete(prompt, input.tokenizer.count(prompt));
+    return await hooks.complete(prompt, templateTokens + joinedTokens(batchCounts, tokenizer.joinerTokens));
   } catch (error) {
     if (!isContextLengthError(error)) throw error;
-    const halves =
+    const middle = Math.ceil(batch.length / 2);
+    const halves: [Turn[], number[]][] =
       batch.length > 1
-        ? [batch.slice(0, Math.ceil(batch.length / 2)), batch.slice(Math.ceil(batch.length / 2))]
-        : halveTurn(
-            batch[0],
-            input.tokenizer.count(turnLine(batch[0] ?? { speaker: '', text: '' })),
-            input.tokenizer,
-            error,
-          ).map((turn) => [turn]);
+        ? [
+            [batch.slice(0, middle), batchCounts.slice(0, middle)],
+            [batch.slice(middle), batchCounts.slice(middle)],
+          ]
+        : halveTurn(batch[0], batchCounts[0] ?? 0, tokenizer, error).map((piece) => [
+            [piece],
+            [tokenizer.count(turnLine(piece))],
+          ]);
     const answers: string[] = [];
-    for (const half of halves) answers.push(await mapTurns(input, hooks, half));
+    for (const [turns, counts] of halves) {
+      answers.push(await mapTurns(input, hooks, turns, counts, templateTokens));
+    }
     return answers.join('\n');
   }
 }
@@ -213,25 +236,31 @@ async function reduce(input: SummarizeInput, hooks: SummarizeHooks, lines: strin
   const { flavor, tokenizer } = input;
   const placeholders = countPlaceholders(input.reduceTemplate);
   const fill = (text: string) => fillTemplate(input.reduceTemplate, placeholders === 2 ? ['', text] : [text]);
+  const templateTokens = tokenizer.count(fill(''));
   const budget = batchTokenBudget({
     totalContextLength: flavor.totalContextLength,
     maxGenerationLength: flavor.maxGenerationLength,
-    promptTokens: tokenizer.count(fill('')),
+    promptTokens: templateTokens,
     contextTokens: 0,
   });
+  // Each line is counted once, when it is produced.
   let current = lines;
+  let counts = current.map((line) => tokenizer.count(line));
   for (let level = 1; ; level += 1) {
     await hooks.throwIfCancelled();
-    const counts = current.map((line) => tokenizer.count(line));
     const groups = groupLines(counts, budget, tokenizer.joinerTokens);
     const reduced: string[] = [];
     for (const group of groups) {
       const prompt = fill(current.slice(group.start, group.end).join('\n'));
-      reduced.push(...answerLines(await hooks.complete(prompt, tokenizer.count(prompt)), flavor.type));
+      const promptTokens =
+        templateTokens + joinedTokens(counts.slice(group.start, group.end), tokenizer.joinerTokens);
+      reduced.push(...answerLines(await hooks.complete(prompt, promptTokens), flavor.type));
     }
-    const isShrinking = tokenizer.count(reduced.join('\n')) < tokenizer.count(current.join('\n'));
+    const reducedCounts = reduced.map((line) => tokenizer.count(line));
+    const isShrinking = sum(reducedCounts) < sum(counts);
     if (groups.length === 1 || level >= MAX_REDUCE_LEVELS || !isShrinking) return reduced;
     current = reduced;
+    counts = reducedCounts;
   }
 }
 
@@ -255,6 +284,15 @@ function halveTurn(turn: Turn | undefined, tokens: number, tokenizer: Tokenizer,
   const pieces = turn ? splitTurn(turn, Math.max(1, Math.ceil(tokens / 2)), tokenizer) : [];
   if (pieces.length < 2) throw cause; // nothing left to split: report the rejection itself
   return pieces;
+}
+
+/** Tokens of pieces joined by newlines, from their own counts (no re-tokenization). */
+function joinedTokens(counts: readonly number[], joinerTokens: number): number {
+  return sum(counts) + joinerTokens * Math.max(0, counts.length - 1);
+}
+
+function sum(values: readonly number[]): number {
+  return values.reduce((total, value) => total + value, 0);
 }
 
 function isContextLengthError(error: unknown): boolean {
