@@ -84,6 +84,27 @@ describe('worker processes sharing one Redis', () => {
     expect(simulator.requests.length).toBeLessThan(callsBeforeKill + expectedTurnLines(text).length);
   });
 
+  it('a worker stopped with SIGTERM hands its running job back to the queue, checkpoint kept', async () => {
+    simulator.latencyMs = 100;
+    const text = readTranscript('ES2004a.txt');
+    const first = startWorkerProcess(gateway, simulator, { JOB_LOCK_SECONDS: '600' });
+    workers.push(first);
+    const jobId = await submit(gateway, 'test/progressive', text);
+    await waitFor(async () => simulator.requests.length >= 5, 20_000, 'five batches');
+    await stopProcess(first, 'SIGTERM');
+    expect((await (await fetch(`${gateway.baseUrl}/results/${jobId}`)).json()) as object).toMatchObject({
+      status: 'queued',
+    });
+    // With a 10-minute lock, only the hand-back lets a second worker finish it now.
+    workers.push(startWorkerProcess(gateway, simulator, { JOB_LOCK_SECONDS: '600' }));
+    const final = (await followJob(gateway, jobId, 60_000)).at(-1);
+    expect(final?.summarization).toBe(predictedSummary(expectedTurnLines(text)));
+    const prompts = simulator.requests.map((call) => call.prompt);
+    expect(prompts.filter((prompt, index) => prompts.indexOf(prompt) !== index).length).toBeLessThanOrEqual(
+      1,
+    );
+  });
+
   it('MAX_CONCURRENT_INFERENCES holds across two worker processes, which really overlap', async () => {
     simulator.latencyMs = 100;
     const env = { MAX_CONCURRENT_INFERENCES: '3', CONCURRENCY: '2' };
