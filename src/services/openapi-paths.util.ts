@@ -123,8 +123,8 @@ function buildGeneratePath(service: ServiceDefinition): PathItemObject {
         '404': { description: 'Unknown service or flavor.', content: errorBody('Flavor not found') },
         '413': { description: 'Larger than MAX_UPLOAD_SIZE.', content: errorBody('File too large') },
         '503': {
-          description: 'Redis or the job pipeline is unavailable; nothing was queued.',
-          content: errorBody('job pipeline not available'),
+          description: 'Redis is unavailable; nothing was queued.',
+          content: errorBody('Redis is unavailable'),
         },
       },
     },
