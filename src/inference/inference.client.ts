@@ -4,6 +4,7 @@ import Redis from 'ioredis';
 import OpenAI, { APIError } from 'openai';
 import { Semaphore } from 'redis-semaphore';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import { patientRedisOptions } from '../redis/redis.client';
 import { InferenceError } from './inference.error';
 import { backoffDelayMs, type CallFailure, classifyFailure } from './retry-policy.util';
 
@@ -49,11 +50,7 @@ export class InferenceClient implements OnModuleDestroy {
       timeout: config.llm.timeoutSeconds * 1000,
     });
     // Its own connection, with the offline queue on: a Redis blip delays a call, it does not fail it.
-    this.redis = new Redis(config.redis.url, {
-      password: config.redis.password,
-      connectionName: `${config.serviceName}:inference`,
-      maxRetriesPerRequest: null,
-    });
+    this.redis = new Redis(config.redis.url, patientRedisOptions(config, 'inference'));
     this.redis.on('error', () => undefined); // reconnects by itself; the calls report what matters
   }
 

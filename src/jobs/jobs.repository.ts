@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { Job, Queue } from 'bullmq';
-import Redis from 'ioredis';
+import type Redis from 'ioredis';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
-import { redisOptions } from '../redis/redis.client';
+import { RedisClient } from '../redis/redis.client';
 import { cancelKey, SUMMARIZATION_QUEUE, type SummarizationJobData } from './job-payload';
 import type { JobSnapshot } from './job-status.util';
 import { JobsError } from './jobs.error';
@@ -17,23 +17,25 @@ export class JobsRepository implements OnModuleDestroy {
   private readonly connection: Redis;
   private readonly queue: Queue<SummarizationJobData, string>;
 
-  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
-    this.connection = new Redis(config.redis.url, redisOptions(config, 'queue'));
-    this.connection.on('error', () => undefined); // RedisClient reports outages once
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    redis: RedisClient,
+  ) {
+    // The API process's one fail-fast connection; BullMQ leaves a connection it was given open.
+    this.connection = redis.connection;
     this.queue = new Queue(SUMMARIZATION_QUEUE, { connection: this.connection });
-    this.queue.on('error', () => undefined);
+    this.queue.on('error', () => undefined); // RedisClient reports outages once
   }
 
   async onModuleDestroy(): Promise<void> {
     await this.queue.close();
-    this.connection.disconnect();
   }
 
   /** Stores the job; resolves once Redis holds it. Job ids are random UUIDs: they are the only key to a result. */
   async enqueue(data: SummarizationJobData): Promise<string> {
     const jobId = randomUUID();
     const ttlSeconds = this.config.resultTtlSeconds;
-    await withDeadline(
+    await this.withDeadline(
       this.queue.add('summarize', data, {
         jobId,
         attempts: 1,
@@ -45,12 +47,12 @@ export class JobsRepository implements OnModuleDestroy {
   }
 
   async snapshot(jobId: string): Promise<JobSnapshot> {
-    const job = await withDeadline(Job.fromId<SummarizationJobData, string>(this.queue, jobId));
+    const job = await this.withDeadline(Job.fromId<SummarizationJobData, string>(this.queue, jobId));
     if (!job) {
-      const isCancelled = (await withDeadline(this.connection.exists(cancelKey(jobId)))) === 1;
+      const isCancelled = (await this.withDeadline(this.connection.exists(cancelKey(jobId)))) === 1;
       return { state: 'missing', isCancelled };
     }
-    const state = await withDeadline(job.getState());
+    const state = await this.withDeadline(job.getState());
     switch (state) {
       case 'completed':
         return {
@@ -78,36 +80,40 @@ export class JobsRepository implements OnModuleDestroy {
    * the next batch boundary.
    */
   async cancelOrDelete(jobId: string): Promise<'cancelled' | 'deleted'> {
-    const job = await withDeadline(Job.fromId(this.queue, jobId));
+    const job = await this.withDeadline(Job.fromId(this.queue, jobId));
     if (!job) throw new JobsError('Unknown task', 'JOB_NOT_FOUND');
-    const state = await withDeadline(job.getState());
+    const state = await this.withDeadline(job.getState());
     if (state === 'completed' || state === 'failed') {
-      await withDeadline(job.remove());
+      await this.withDeadline(job.remove());
       return 'deleted';
     }
-    await withDeadline(this.connection.set(cancelKey(jobId), '1', 'EX', this.config.resultTtlSeconds));
+    await this.withDeadline(this.connection.set(cancelKey(jobId), '1', 'EX', this.config.resultTtlSeconds));
     if (state !== 'active') {
       // A job a worker takes between getState and remove is locked: remove throws, and the flag stops it.
       await job.remove().catch(() => undefined);
     }
     return 'cancelled';
   }
-}
 
-async function withDeadline<T>(operation: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new JobsError('Redis is unavailable', 'QUEUE_UNAVAILABLE')),
-      REDIS_DEADLINE_MS,
-    );
-  });
-  try {
-    return await Promise.race([operation, deadline]);
-  } catch (error) {
-    if (error instanceof JobsError) throw error;
-    throw new JobsError('Redis is unavailable', 'QUEUE_UNAVAILABLE');
-  } finally {
-    clearTimeout(timer);
+  /**
+   * Runs a queue operation with a deadline. A missed deadline, or a failure while the connection
+   * is down, means Redis is unavailable (a 503); any other failure is a bug and stays one.
+   */
+  private async withDeadline<T>(operation: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new JobsError('Redis is unavailable', 'QUEUE_UNAVAILABLE')),
+        REDIS_DEADLINE_MS,
+      );
+    });
+    try {
+      return await Promise.race([operation, deadline]);
+    } catch (error) {
+      if (error instanceof JobsError || this.connection.status === 'ready') throw error;
+      throw new JobsError('Redis is unavailable', 'QUEUE_UNAVAILABLE');
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }

@@ -11,6 +11,7 @@ import {
 } from '../jobs/job-payload';
 import { CANCELLED_REASON } from '../jobs/job-status.util';
 import { PromptStore } from '../prompts/prompts.repository';
+import { patientRedisOptions } from '../redis/redis.client';
 import { TokenizersService } from '../tokenizers/tokenizers.service';
 import { type Checkpoint, summarize } from './summarize';
 
@@ -37,11 +38,7 @@ export class SummarizationWorker implements OnModuleInit, OnModuleDestroy {
     private readonly tokenizers: TokenizersService,
     private readonly inference: InferenceClient,
   ) {
-    this.connection = new Redis(config.redis.url, {
-      password: config.redis.password,
-      connectionName: `${config.serviceName}:worker`,
-      maxRetriesPerRequest: null, // BullMQ workers block on Redis and must never give up a command
-    });
+    this.connection = new Redis(config.redis.url, patientRedisOptions(config, 'worker'));
     this.connection.on('error', () => undefined);
   }
 

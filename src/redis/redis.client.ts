@@ -50,7 +50,19 @@ export class RedisClient implements OnModuleDestroy {
   }
 }
 
-/** Connection options shared by every Redis client of the gateway. */
+/**
+ * Worker-side connections (the BullMQ worker, the inference semaphore): commands wait through a
+ * Redis blip instead of failing, which BullMQ requires of workers.
+ */
+export function patientRedisOptions(config: AppConfig, purpose: string): RedisOptions {
+  return {
+    password: config.redis.password,
+    connectionName: `${config.serviceName}:${purpose}`,
+    maxRetriesPerRequest: null,
+  };
+}
+
+/** Options of the API side's connection: fail fast while Redis is down (a 503, never a hang). */
 export function redisOptions(config: AppConfig, purpose: string): RedisOptions {
   return {
     password: config.redis.password,

@@ -1,5 +1,5 @@
 export type ManifestErrorCode =
-  'YAML_SYNTAX' | 'NOT_A_MAPPING' | 'INVALID_FIELD' | 'DUPLICATE_ROUTE' | 'PROMPT_INVALID' | 'UNREADABLE';
+  'YAML_SYNTAX' | 'NOT_A_MAPPING' | 'INVALID_FIELD' | 'DUPLICATE_ROUTE' | 'PROMPT_INVALID';
 
 /** One reason a manifest file is rejected, naming the service key and field when known. */
 export interface ManifestProblem {
