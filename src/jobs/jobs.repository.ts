@@ -47,12 +47,17 @@ export class JobsRepository implements OnModuleDestroy {
   }
 
   async snapshot(jobId: string): Promise<JobSnapshot> {
-    const job = await this.withDeadline(Job.fromId<SummarizationJobData, string>(this.queue, jobId));
+    // State first, then the job: a job read first could complete in between and be reported
+    // complete without its result. Read in this order, the job is at least as new as its state.
+    const state = await this.withDeadline(this.queue.getJobState(jobId));
+    const job =
+      state === 'unknown'
+        ? undefined
+        : await this.withDeadline(Job.fromId<SummarizationJobData, string>(this.queue, jobId));
     if (!job) {
       const isCancelled = (await this.withDeadline(this.connection.exists(cancelKey(jobId)))) === 1;
       return { state: 'missing', isCancelled };
     }
-    const state = await this.withDeadline(job.getState());
     switch (state) {
       case 'completed':
         return {
