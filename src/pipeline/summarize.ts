@@ -17,7 +17,7 @@ export type Checkpoint =
       /** Present once a turn was split during the run (budget or context-length rejection). */
       turns?: Turn[];
     }
-  | { kind: 'map'; answers: (string[] | null)[]; turns?: Turn[] };
+  | { kind: 'map'; answers: (string[] | null)[] };
 
 export interface SummarizeInput {
   text: string;
@@ -63,7 +63,7 @@ export async function summarize(input: SummarizeInput, hooks: SummarizeHooks): P
     );
   }
   const turns =
-    input.checkpoint?.turns ??
+    (input.checkpoint?.kind === 'progressive' ? input.checkpoint.turns : undefined) ??
     splitLongTurns(splitTurns(input.text), Math.min(flavor.createNewTurnAfter, roomForTurns), tokenizer);
 
   let summary =
@@ -95,20 +95,24 @@ async function progressiveMap(
     counts.splice(index, 1, ...pieces.map((piece) => tokenizer.count(turnLine(piece))));
     hasSplitTurns = true;
   };
-  const budgetWith = (context: string[]) =>
+  // Each summary line is counted once, when it is produced; the context's count is a sum.
+  const summaryCounts = summary.map((line) => tokenizer.count(line));
+  const contextTokens = (size: number) =>
+    size === 0 ? 0 : joinedTokens(summaryCounts.slice(-size), tokenizer.joinerTokens);
+  const budgetWith = (contextSize: number) =>
     batchTokenBudget({
       totalContextLength: flavor.totalContextLength,
       maxGenerationLength: flavor.maxGenerationLength,
       promptTokens: templateTokens,
-      contextTokens: context.length === 0 ? 0 : tokenizer.count(context.join('\n')),
+      contextTokens: contextTokens(contextSize),
     });
 
   while (next < turns.length) {
     await hooks.throwIfCancelled();
-    let context = flavor.summaryTurns > 0 ? summary.slice(-flavor.summaryTurns) : [];
+    let contextSize = Math.min(flavor.summaryTurns, summary.length);
     // A long summary line may crowd out the next turn: drop the oldest context lines first.
-    while (context.length > 0 && (counts[next] ?? 0) > budgetWith(context)) context = context.slice(1);
-    const budget = budgetWith(context);
+    while (contextSize > 0 && (counts[next] ?? 0) > budgetWith(contextSize)) contextSize -= 1;
+    const budget = budgetWith(contextSize);
     let end = takeBatch(counts, next, budget, flavor.maxNewTurns, tokenizer.joinerTokens).end;
     if (end === next) {
       const turn = turns[next];
@@ -117,13 +121,14 @@ async function progressiveMap(
     }
     let answer: string | undefined;
     while (answer === undefined) {
+      const context = contextSize === 0 ? [] : summary.slice(-contextSize);
       const prompt = fillTemplate(input.template, [
         context.join('\n'),
         turns.slice(next, end).map(turnLine).join('\n'),
       ]);
       const promptTokens =
         templateTokens +
-        (context.length === 0 ? 0 : tokenizer.count(context.join('\n'))) +
+        contextTokens(contextSize) +
         joinedTokens(counts.slice(next, end), tokenizer.joinerTokens);
       try {
         answer = await hooks.complete(prompt, promptTokens);
@@ -131,7 +136,7 @@ async function progressiveMap(
         if (!isContextLengthError(error)) throw error;
         // The server counts differently: halve the batch, then drop the context, then split the turn.
         if (end - next > 1) end = next + Math.ceil((end - next) / 2);
-        else if (context.length > 0) context = [];
+        else if (contextSize > 0) contextSize = 0;
         else {
           const pieces = halveTurn(turns[next], counts[next] ?? 0, tokenizer, error);
           replaceTurn(next, pieces);
@@ -139,7 +144,9 @@ async function progressiveMap(
         }
       }
     }
-    summary.push(...answerLines(answer, flavor.type));
+    const newLines = answerLines(answer, flavor.type);
+    summary.push(...newLines);
+    summaryCounts.push(...newLines.map((line) => tokenizer.count(line)));
     next = end;
     await hooks.saveCheckpoint({
       kind: 'progressive',
