@@ -3,7 +3,7 @@
 // ceil(batches / 4) × 200 ms; then each vocabulary's counting speed on the same transcript.
 import { startTestGateway } from '../test/support/gateway';
 import { LlmSimulator } from '../test/support/llm-simulator';
-import { followJob, readTranscript, submit, writeTestServices } from '../test/support/pipeline-fixtures';
+import { followJob, installTestServices, readTranscript, submit } from '../test/support/pipeline-fixtures';
 import { startRedisServer } from '../test/support/redis-server';
 import { splitTurns, turnLine } from '../src/chunking/turns.util';
 import { TOKENIZER_FAMILIES } from '../src/tokenizers/tokenizer-resolution.util';
@@ -26,11 +26,7 @@ async function pipelineTable(): Promise<string> {
     },
   });
   try {
-    writeTestServices(gateway.root);
-    for (let attempt = 0; attempt < 100; attempt += 1) {
-      if ((await (await fetch(`${gateway.baseUrl}/services`)).text()).includes('test/map')) break;
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
+    await installTestServices(gateway);
     const text = readTranscript('Bmr006.txt');
     const startedAt = performance.now();
     const final = (await followJob(gateway, await submit(gateway, 'test/map', text), 300_000)).at(-1);

@@ -8,7 +8,7 @@ import {
   predictedSummary,
   readTranscript,
   submit,
-  writeTestServices,
+  installTestServices,
 } from './support/pipeline-fixtures';
 import { TokenizersService } from '../src/tokenizers/tokenizers.service';
 
@@ -50,18 +50,8 @@ async function startWorkerGateway(
       ...env,
     },
   });
-  writeTestServices(gateway.root);
-  await waitForRoutes(gateway);
+  await installTestServices(gateway);
   return gateway;
-}
-
-async function waitForRoutes(gateway: TestGateway): Promise<void> {
-  for (let attempt = 0; attempt < 200; attempt += 1) {
-    const response = await fetch(`${gateway.baseUrl}/services`);
-    if (response.status === 200 && JSON.stringify(await response.json()).includes('test/map')) return;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  throw new Error('test services were not loaded');
 }
 
 describe('the whole path: HTTP → queue → worker → simulator → /results', () => {
@@ -241,12 +231,11 @@ describe('reduce and consolidate', () => {
       seedSamples: false,
       env: { ROLE: 'all', OPENAI_API_BASE: simulator.baseUrl },
     });
-    writeTestServices(gateway.root, {
+    await installTestServices(gateway, {
       reduceSummary: true,
       consolidateSummary: true,
       reduce_prompt: 'reduce',
     });
-    await waitForRoutes(gateway);
   });
   afterAll(async () => {
     await gateway.close();

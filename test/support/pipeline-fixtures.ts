@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { splitTurns, turnLine } from '../../src/chunking/turns.util';
 import { splitLongTurns } from '../../src/chunking/virtual-turns.util';
 import { TokenizersService } from '../../src/tokenizers/tokenizers.service';
-import { REPOSITORY_ROOT, type TestGateway } from './gateway';
+import { REPOSITORY_ROOT, type TestGateway, waitFor } from './gateway';
 import { simulatedAnswer } from './llm-simulator';
 
 export const TRANSCRIPTS = ['ES2004a.txt', 'education_4.txt', 'Bmr006.txt'] as const;
@@ -26,8 +26,15 @@ export const SMALL_FLAVOR = {
   top_p: 0.7,
 };
 
-/** Writes prompts and a manifest with one progressive and one map service on SMALL_FLAVOR. */
-export function writeTestServices(root: string, flavorOverrides: Record<string, unknown> = {}): void {
+/**
+ * Writes prompts and a manifest with one progressive (`test/progressive`) and one map
+ * (`test/map`) service on SMALL_FLAVOR, and waits until the gateway serves them.
+ */
+export async function installTestServices(
+  gateway: TestGateway,
+  flavorOverrides: Record<string, unknown> = {},
+): Promise<void> {
+  const root = gateway.root;
   writeFileSync(
     join(root, 'prompts/progressive.txt'),
     'Summary so far:\n{}\n\nNew turns:\n{}\n\nOne line per turn.',
@@ -44,6 +51,11 @@ export function writeTestServices(root: string, flavorOverrides: Record<string, 
   writeFileSync(
     join(root, '.hydra-conf/services/test.yaml'),
     manifest('test/progressive', 2, 'progressive') + manifest('test/map', 1, 'map'),
+  );
+  await waitFor(
+    async () => (await (await fetch(`${gateway.baseUrl}/services`)).text()).includes('test/map'),
+    5_000,
+    'the test services',
   );
 }
 
