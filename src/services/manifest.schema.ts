@@ -16,7 +16,6 @@ import {
   Min,
   ValidateNested,
   type ValidationArguments,
-  ValidationOptions,
   registerDecorator,
 } from 'class-validator';
 
@@ -36,72 +35,62 @@ function apply(...decorators: PropertyDecorator[]): PropertyDecorator {
   return (target, key) => decorators.forEach((decorator) => decorator(target, key));
 }
 
-/** `maxGenerationLength` must leave room for a prompt in `totalContextLength`. */
-function IsLessThanContext(options?: ValidationOptions): PropertyDecorator {
+/** A field rule of our own: `isValid` sees the value and the whole object; `message` says why not. */
+function Rule(
+  name: string,
+  isValid: (value: unknown, object: object) => boolean,
+  message: (value: unknown) => string,
+): PropertyDecorator {
   return (target, propertyName) =>
     registerDecorator({
-      name: 'isLessThanContext',
+      name,
       target: target.constructor,
       propertyName: String(propertyName),
-      options,
       validator: {
-        validate(value: unknown, args: ValidationArguments) {
-          const total = (args.object as FlavorManifest).totalContextLength;
-          return typeof value !== 'number' || typeof total !== 'number' || value < total;
-        },
-        defaultMessage: () => 'maxGenerationLength must be less than totalContextLength',
+        validate: (value: unknown, args: ValidationArguments) => isValid(value, args.object),
+        defaultMessage: (args?: ValidationArguments) => message(args?.value),
       },
     });
 }
 
+/** `maxGenerationLength` must leave room for a prompt in `totalContextLength`. */
+const IsLessThanContext = () =>
+  Rule(
+    'isLessThanContext',
+    (value, object) => {
+      const total = (object as FlavorManifest).totalContextLength;
+      return typeof value !== 'number' || typeof total !== 'number' || value < total;
+    },
+    () => 'maxGenerationLength must be less than totalContextLength',
+  );
+
 /** A map of language code to text, such as `{fr: Résumé, en: Summary}`. */
-function IsLanguageMap(options?: ValidationOptions): PropertyDecorator {
-  return (target, propertyName) =>
-    registerDecorator({
-      name: 'isLanguageMap',
-      target: target.constructor,
-      propertyName: String(propertyName),
-      options,
-      validator: {
-        validate(value: unknown) {
-          return (
-            value !== null &&
-            typeof value === 'object' &&
-            !Array.isArray(value) &&
-            Object.values(value).every((text) => typeof text === 'string')
-          );
-        },
-        defaultMessage: () => 'description must be a map of language to text (e.g. en: English summary)',
-      },
-    });
-}
+const IsLanguageMap = () =>
+  Rule(
+    'isLanguageMap',
+    (value) =>
+      value !== null &&
+      typeof value === 'object' &&
+      !Array.isArray(value) &&
+      Object.values(value).every((text) => typeof text === 'string'),
+    () => 'description must be a map of language to text (e.g. en: English summary)',
+  );
 
 function flavorName(flavor: unknown): unknown {
   return typeof flavor === 'object' && flavor !== null && 'name' in flavor ? flavor.name : undefined;
 }
 
 /** No two flavors of a service share a name. */
-function HasUniqueFlavorNames(options?: ValidationOptions): PropertyDecorator {
-  return (target, propertyName) =>
-    registerDecorator({
-      name: 'hasUniqueFlavorNames',
-      target: target.constructor,
-      propertyName: String(propertyName),
-      options,
-      validator: {
-        validate(value: unknown) {
-          if (!Array.isArray(value)) return true;
-          const names = value.map(flavorName);
-          return new Set(names).size === names.length;
-        },
-        defaultMessage: (args?: ValidationArguments) => {
-          const names = Array.isArray(args?.value) ? args.value.map(flavorName) : [];
-          const duplicate = names.find((name, index) => names.indexOf(name) !== index);
-          return `flavor names must be unique ("${String(duplicate)}" appears twice)`;
-        },
-      },
-    });
-}
+const HasUniqueFlavorNames = () =>
+  Rule(
+    'hasUniqueFlavorNames',
+    (value) => !Array.isArray(value) || new Set(value.map(flavorName)).size === value.length,
+    (value) => {
+      const names = Array.isArray(value) ? value.map(flavorName) : [];
+      const duplicate = names.find((name, index) => names.indexOf(name) !== index);
+      return `flavor names must be unique ("${String(duplicate)}" appears twice)`;
+    },
+  );
 
 export class FlavorManifest {
   @IsString({ message: 'name must be a string' })
