@@ -5,6 +5,8 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { NextFunction, Request, Response } from 'express';
 import type { AppConfig } from './config/app-config';
 import { ApiModule, WorkerModule } from './app.module';
+import { ApiKeys, presentedKey } from './common/api-key.guard';
+import { RealtimeWsAdapter } from './realtime/realtime-ws.adapter';
 import { ServicesRegistry } from './services/services-registry.service';
 import { withServicePaths } from './services/openapi-paths.util';
 
@@ -28,6 +30,17 @@ export async function createGateway(config: AppConfig, logger: LoggerService): P
   app.use(bodyParserErrorsAsDetail);
   app.enableCors({ origin: config.corsOrigins === '*' ? '*' : config.corsOrigins });
   app.disable('x-powered-by');
+  const apiKeys = new ApiKeys(config.apiKeys);
+  // Browsers cannot set headers on a WebSocket: the key may also come as `?api_key=`.
+  app.useWebSocketAdapter(
+    new RealtimeWsAdapter(app, (request) =>
+      apiKeys.accepts(
+        presentedKey(request.headers) ??
+          new URL(request.url ?? '/', 'http://localhost').searchParams.get('api_key') ??
+          undefined,
+      ),
+    ),
+  );
   setUpOpenApi(app, config);
   return { http: app, context: app };
 }

@@ -6,10 +6,11 @@ import type { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { HealthModule } from './health/health.module';
 import { PipelineModule } from './pipeline/pipeline.module';
+import { RealtimeModule } from './realtime/realtime.module';
 import { RedisModule } from './redis/redis.module';
 import { ServicesModule } from './services/services.module';
 
-/** The HTTP side (ROLE=api, and ROLE=all): manifests, routes, results, health. */
+/** The HTTP side (ROLE=api, and ROLE=all): manifests, routes, results, WebSockets, health. */
 @Module({})
 export class ApiModule {
   static forRoot(config: AppConfig): DynamicModule {
@@ -20,6 +21,7 @@ export class ApiModule {
         RedisModule,
         HealthModule,
         ServicesModule,
+        RealtimeModule,
         // ROLE=all runs the worker in the same process.
         ...(config.role === 'all' ? [PipelineModule] : []),
       ],

@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { type CanActivate, type ExecutionContext, Inject, Injectable, SetMetadata } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import type { Request } from 'express';
+import type { IncomingHttpHeaders } from 'node:http';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 
 export class AuthError extends Error {
@@ -18,33 +18,51 @@ export const Public = () => SetMetadata(IS_PUBLIC, true);
  */
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
-  private readonly keys: Buffer[];
+  private readonly keys: ApiKeys;
 
   constructor(
     @Inject(APP_CONFIG) config: AppConfig,
     private readonly reflector: Reflector,
   ) {
-    this.keys = config.apiKeys.map((key) => Buffer.from(key));
+    this.keys = new ApiKeys(config.apiKeys);
   }
 
   canActivate(context: ExecutionContext): boolean {
-    if (this.keys.length === 0) return true;
+    if (!this.keys.isRequired) return true;
     if (this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, [context.getHandler(), context.getClass()])) {
       return true;
     }
-    const request = context.switchToHttp().getRequest<Request>();
-    const presented = presentedKey(request);
-    if (presented !== undefined && this.keys.some((key) => constantTimeEquals(key, Buffer.from(presented)))) {
-      return true;
-    }
+    const request = context.switchToHttp().getRequest<{ headers: IncomingHttpHeaders }>();
+    if (this.keys.accepts(presentedKey(request.headers))) return true;
     throw new AuthError('Invalid or missing API key');
   }
 }
 
-function presentedKey(request: Request): string | undefined {
-  const bearer = /^Bearer\s+(.+)$/i.exec(request.headers.authorization ?? '');
+/** The configured API_KEYS, compared in constant time. */
+export class ApiKeys {
+  private readonly keys: Buffer[];
+
+  constructor(keys: readonly string[]) {
+    this.keys = keys.map((key) => Buffer.from(key));
+  }
+
+  get isRequired(): boolean {
+    return this.keys.length > 0;
+  }
+
+  accepts(presented: string | undefined): boolean {
+    if (!this.isRequired) return true;
+    return (
+      presented !== undefined && this.keys.some((key) => constantTimeEquals(key, Buffer.from(presented)))
+    );
+  }
+}
+
+/** The key a request presents as `Authorization: Bearer <key>` or `X-API-Key: <key>`. */
+export function presentedKey(headers: IncomingHttpHeaders): string | undefined {
+  const bearer = /^Bearer\s+(.+)$/i.exec(headers.authorization ?? '');
   if (bearer?.[1]) return bearer[1].trim();
-  const header = request.headers['x-api-key'];
+  const header = headers['x-api-key'];
   return typeof header === 'string' ? header.trim() : undefined;
 }
 

@@ -30,6 +30,23 @@ export interface SummarizationJobData {
   text: string;
 }
 
-/** Progress as stored by BullMQ: `started` until the text is split, then turn counts. */
+/**
+ * The summary lines a running job has produced so far, in document order (a Redis list the
+ * worker appends to): what `WS /ws/results/<id>?partial=true` shows before the job completes.
+ */
+export const partialSummaryKey = (jobId: string) => `llm-gateway:partial:${jobId}`;
+
+/**
+ * Progress as stored by BullMQ and carried by its `progress` events: `started` until the text is
+ * split, then turn counts and the lines this update appended to the partial summary list.
+ */
 export type JobProgress =
-  { phase: 'started' } | { phase: 'processing'; turnsDone: number; totalTurns: number };
+  | { phase: 'started' }
+  | {
+      phase: 'processing';
+      turnsDone: number;
+      totalTurns: number;
+      /** Length of the partial summary list after this update. */
+      summaryLineCount: number;
+      newSummaryLines: string[];
+    };

@@ -1,4 +1,4 @@
-import { httpStatusOf, jobStatusBody, type JobSnapshot } from './job-status.util';
+import { httpStatusOf, jobStatusBody, type JobSnapshot, readJobProgress } from './job-status.util';
 
 const now = 1_000_000_000;
 const ttl = 60;
@@ -62,5 +62,33 @@ describe('jobStatusBody and httpStatusOf (SPEC.md section 4)', () => {
     const result = jobStatusBody(snapshot, now, ttl);
     expect(result).toEqual(body);
     expect(httpStatusOf(result)).toBe(status);
+  });
+});
+
+describe('readJobProgress', () => {
+  it.each<[unknown, object | undefined]>([
+    [undefined, undefined],
+    [0, undefined],
+    ['{"phase":"started"}', undefined],
+    [{ phase: 'started' }, { phase: 'started' }],
+    [{ phase: 'processing', turnsDone: 1 }, undefined],
+    [{ phase: 'other', turnsDone: 1, totalTurns: 2 }, undefined],
+    // Written before partial summaries existed.
+    [
+      { phase: 'processing', turnsDone: 1, totalTurns: 2 },
+      { phase: 'processing', turnsDone: 1, totalTurns: 2, summaryLineCount: 0, newSummaryLines: [] },
+    ],
+    [
+      {
+        phase: 'processing',
+        turnsDone: 3,
+        totalTurns: 9,
+        summaryLineCount: 5,
+        newSummaryLines: ['a', 7, 'b'],
+      },
+      { phase: 'processing', turnsDone: 3, totalTurns: 9, summaryLineCount: 5, newSummaryLines: ['a', 'b'] },
+    ],
+  ])('%p', (raw, expected) => {
+    expect(readJobProgress(raw)).toEqual(expected);
   });
 });

@@ -30,7 +30,7 @@ export function jobStatusBody(snapshot: JobSnapshot, now: number, resultTtlSecon
     case 'waiting':
       return { status: 'queued', message: 'Task is in queue' };
     case 'active': {
-      const progress = readProgress(snapshot.progress);
+      const progress = readJobProgress(snapshot.progress);
       if (!progress || progress.phase === 'started') return { status: 'started', message: 'Task started' };
       return { status: 'processing', message: 'Task is in progress', progress: String(percent(progress)) };
     }
@@ -66,18 +66,34 @@ function percent(progress: { turnsDone: number; totalTurns: number }): number {
   return Math.min(100, Math.round((100 * progress.turnsDone) / progress.totalTurns));
 }
 
-function readProgress(raw: unknown): JobProgress | undefined {
+/**
+ * Narrows a job's stored progress (or a `progress` event's data) to JobProgress; undefined for
+ * anything else. Progress written before partial summaries existed reads as having none. Pure.
+ */
+export function readJobProgress(raw: unknown): JobProgress | undefined {
   if (typeof raw !== 'object' || raw === null || !('phase' in raw)) return undefined;
-  const candidate = raw as Partial<Record<'phase' | 'turnsDone' | 'totalTurns', unknown>>;
+  const candidate = raw as Partial<
+    Record<'phase' | 'turnsDone' | 'totalTurns' | 'summaryLineCount' | 'newSummaryLines', unknown>
+  >;
   if (candidate.phase === 'started') return { phase: 'started' };
   if (
-    candidate.phase === 'processing' &&
-    typeof candidate.turnsDone === 'number' &&
-    typeof candidate.totalTurns === 'number'
+    candidate.phase !== 'processing' ||
+    typeof candidate.turnsDone !== 'number' ||
+    typeof candidate.totalTurns !== 'number'
   ) {
-    return { phase: 'processing', turnsDone: candidate.turnsDone, totalTurns: candidate.totalTurns };
+    return undefined;
   }
-  return undefined;
+  const newSummaryLines = Array.isArray(candidate.newSummaryLines)
+    ? candidate.newSummaryLines.filter((line): line is string => typeof line === 'string')
+    : [];
+  return {
+    phase: 'processing',
+    turnsDone: candidate.turnsDone,
+    totalTurns: candidate.totalTurns,
+    summaryLineCount:
+      typeof candidate.summaryLineCount === 'number' ? candidate.summaryLineCount : newSummaryLines.length,
+    newSummaryLines,
+  };
 }
 
 function isExpired(finishedOn: number | undefined, now: number, ttlSeconds: number): boolean {

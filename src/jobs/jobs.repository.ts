@@ -4,7 +4,7 @@ import { Job, Queue } from 'bullmq';
 import type Redis from 'ioredis';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { RedisClient } from '../redis/redis.client';
-import { cancelKey, SUMMARIZATION_QUEUE, type SummarizationJobData } from './job-payload';
+import { cancelKey, partialSummaryKey, SUMMARIZATION_QUEUE, type SummarizationJobData } from './job-payload';
 import type { JobSnapshot } from './job-status.util';
 import { JobsError } from './jobs.error';
 
@@ -79,6 +79,11 @@ export class JobsRepository implements OnModuleDestroy {
     }
   }
 
+  /** The lines of a running job's partial summary from `fromLine` on (empty once it has finished). */
+  partialSummary(jobId: string, fromLine: number): Promise<string[]> {
+    return this.withDeadline(this.connection.lrange(partialSummaryKey(jobId), fromLine, -1));
+  }
+
   /**
    * Cancels a queued or running job, or deletes a finished one. Returns what happened. A queued
    * job is removed and remembered as cancelled; a running one is flagged, and its worker stops at
@@ -90,6 +95,7 @@ export class JobsRepository implements OnModuleDestroy {
     const state = await this.withDeadline(job.getState());
     if (state === 'completed' || state === 'failed') {
       await this.withDeadline(job.remove());
+      await this.withDeadline(this.connection.del(partialSummaryKey(jobId)));
       return 'deleted';
     }
     await this.withDeadline(this.connection.set(cancelKey(jobId), '1', 'EX', this.config.resultTtlSeconds));

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import type { SummarizationJobData } from './job-payload';
-import { httpStatusOf, jobStatusBody, type JobStatusBody } from './job-status.util';
+import { httpStatusOf, jobStatusBody, type JobStatusBody, readJobProgress } from './job-status.util';
 import { JobsRepository } from './jobs.repository';
 
 export interface JobResult {
@@ -21,8 +21,32 @@ export class JobsService {
   }
 
   async result(jobId: string): Promise<JobResult> {
-    const body = jobStatusBody(await this.jobs.snapshot(jobId), Date.now(), this.config.resultTtlSeconds);
+    const body = await this.status(jobId);
     return { httpStatus: httpStatusOf(body), body };
+  }
+
+  /** The job's state as read from Redis now (SPEC.md section 4 bodies). */
+  async status(jobId: string): Promise<JobStatusBody> {
+    return jobStatusBody(await this.jobs.snapshot(jobId), Date.now(), this.config.resultTtlSeconds);
+  }
+
+  /**
+   * The state a BullMQ `progress` event announces for a running job, and the partial summary
+   * lines it carries; undefined when the event's data is not a JobProgress.
+   */
+  statusOfProgress(
+    data: unknown,
+  ): { body: JobStatusBody; summaryLineCount: number; newSummaryLines: string[] } | undefined {
+    const progress = readJobProgress(data);
+    if (!progress) return undefined;
+    const body = jobStatusBody({ state: 'active', progress }, Date.now(), this.config.resultTtlSeconds);
+    return progress.phase === 'processing'
+      ? { body, summaryLineCount: progress.summaryLineCount, newSummaryLines: progress.newSummaryLines }
+      : { body, summaryLineCount: 0, newSummaryLines: [] };
+  }
+
+  partialSummary(jobId: string, fromLine: number): Promise<string[]> {
+    return this.jobs.partialSummary(jobId, fromLine);
   }
 
   async cancelOrDelete(jobId: string): Promise<{ status: 'cancelled' | 'deleted'; message: string }> {

@@ -5,6 +5,7 @@ import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { InferenceClient } from '../inference/inference.client';
 import {
   cancelKey,
+  partialSummaryKey,
   SUMMARIZATION_QUEUE,
   type JobProgress,
   type SummarizationJobData,
@@ -85,8 +86,15 @@ export class SummarizationWorker implements OnModuleInit, OnModuleDestroy {
     const jobId = job.id ?? '';
     const { service, flavor, text } = job.data;
     const checkpoint = await this.readCheckpoint(jobId);
-    if (!checkpoint) await job.updateProgress({ phase: 'started' } satisfies JobProgress);
-    else this.logger.log(`Job ${jobId} resumes from its checkpoint`);
+    if (!checkpoint) {
+      await this.connection.del(partialSummaryKey(jobId));
+      await job.updateProgress({ phase: 'started' } satisfies JobProgress);
+    } else {
+      this.logger.log(`Job ${jobId} resumes from its checkpoint`);
+    }
+    // Lines are appended after the checkpoint that holds them is saved: the list never runs ahead.
+    let publishedLineCount = checkpoint ? await this.connection.llen(partialSummaryKey(jobId)) : 0;
+    let lastReported = { turnsDone: 0, totalTurns: 0 };
 
     const template = (await this.prompts.read(service.promptName)).template;
     const reduceTemplate = flavor.reduceSummary
@@ -127,12 +135,30 @@ export class SummarizationWorker implements OnModuleInit, OnModuleDestroy {
             this.config.resultTtlSeconds,
           );
         },
-        reportProgress: async (turnsDone, totalTurns) => {
+        reportProgress: async (turnsDone, totalTurns, summarySoFar) => {
+          const newSummaryLines = summarySoFar.slice(publishedLineCount);
+          if (newSummaryLines.length > 0) {
+            await this.connection
+              .multi()
+              .rpush(partialSummaryKey(jobId), ...newSummaryLines)
+              .expire(partialSummaryKey(jobId), this.config.resultTtlSeconds)
+              .exec();
+            publishedLineCount = summarySoFar.length;
+          }
           // Splitting a turn mid-run adds turns: never let the percentage go back.
           const ratio = totalTurns === 0 ? 0 : turnsDone / totalTurns;
-          if (ratio < lastRatio) return;
-          lastRatio = ratio;
-          await job.updateProgress({ phase: 'processing', turnsDone, totalTurns } satisfies JobProgress);
+          if (ratio >= lastRatio) {
+            lastRatio = ratio;
+            lastReported = { turnsDone, totalTurns };
+          } else if (newSummaryLines.length === 0) {
+            return;
+          }
+          await job.updateProgress({
+            phase: 'processing',
+            ...lastReported,
+            summaryLineCount: publishedLineCount,
+            newSummaryLines,
+          } satisfies JobProgress);
         },
         throwIfCancelled: async () => {
           if (this.stopping.signal.aborted) throw new Error('worker stopping');
@@ -141,7 +167,7 @@ export class SummarizationWorker implements OnModuleInit, OnModuleDestroy {
         },
       },
     );
-    await this.connection.del(checkpointKey(jobId));
+    await this.connection.del(checkpointKey(jobId), partialSummaryKey(jobId));
     return summary;
   }
 

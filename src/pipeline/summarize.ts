@@ -35,7 +35,11 @@ export interface SummarizeHooks {
   /** One LLM call; throws InferenceError (CONTEXT_LENGTH is handled here by splitting). */
   complete(prompt: string, promptTokens: number): Promise<string>;
   saveCheckpoint(checkpoint: Checkpoint): Promise<void>;
-  reportProgress(turnsDone: number, totalTurns: number): Promise<void>;
+  /**
+   * After every batch. `summarySoFar` is the map output known so far, in document order (in map
+   * mode, the answers of the leading run of finished batches); it only ever grows.
+   */
+  reportProgress(turnsDone: number, totalTurns: number, summarySoFar: readonly string[]): Promise<void>;
   /** Called at every batch boundary; throws to stop the job. */
   throwIfCancelled(): Promise<void>;
 }
@@ -88,7 +92,7 @@ async function progressiveMap(
   let hasSplitTurns = checkpoint?.turns !== undefined;
   const summary = [...(checkpoint?.summaryLines ?? [])];
   let next = checkpoint?.nextTurn ?? 0;
-  await hooks.reportProgress(next, turns.length);
+  await hooks.reportProgress(next, turns.length, summary);
 
   const replaceTurn = (index: number, pieces: Turn[]) => {
     turns.splice(index, 1, ...pieces);
@@ -154,7 +158,7 @@ async function progressiveMap(
       summaryLines: summary,
       ...(hasSplitTurns ? { turns } : {}),
     });
-    await hooks.reportProgress(next, turns.length);
+    await hooks.reportProgress(next, turns.length, summary);
   }
   return summary;
 }
@@ -173,14 +177,14 @@ async function parallelMap(
   const answers: (string[] | null)[] = batches.map((_, index) => checkpoint?.answers[index] ?? null);
   const turnsDone = () =>
     batches.reduce((done, batch, index) => done + (answers[index] ? batch.end - batch.start : 0), 0);
-  await hooks.reportProgress(turnsDone(), turns.length);
+  await hooks.reportProgress(turnsDone(), turns.length, answeredPrefix(answers));
 
   let saving = Promise.resolve();
   const saveAndReport = () => {
     // Saves run one after the other, each with the answers known when it starts.
     saving = saving.then(async () => {
       await hooks.saveCheckpoint({ kind: 'map', answers: [...answers] });
-      await hooks.reportProgress(turnsDone(), turns.length);
+      await hooks.reportProgress(turnsDone(), turns.length, answeredPrefix(answers));
     });
     return saving;
   };
@@ -204,6 +208,14 @@ async function parallelMap(
   await Promise.all(Array.from({ length: Math.max(1, input.maxParallelCalls) }, runNext));
   await saving;
   return answers.flatMap((lines) => lines ?? []);
+}
+
+/** The lines of the batches answered so far up to the first one still running, in order. */
+function answeredPrefix(answers: readonly (string[] | null)[]): string[] {
+  const firstPending = answers.indexOf(null);
+  return answers
+    .slice(0, firstPending === -1 ? answers.length : firstPending)
+    .flatMap((lines) => lines ?? []);
 }
 
 /** One map call; a context-length rejection splits the batch in two (a lone turn in halves). */

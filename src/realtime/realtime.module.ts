@@ -1,0 +1,21 @@
+import { Module } from '@nestjs/common';
+import { JobsModule } from '../jobs/jobs.module';
+import { JobEventsRepository } from './job-events.repository';
+import { JobResultsGateway } from './job-results.gateway';
+import { JobWatchService } from './job-watch.service';
+import { RealtimeSocketsRepository } from './realtime-sockets.repository';
+import { ResultsFeedGateway } from './results-feed.gateway';
+
+/** The WebSocket endpoints, pushed from the queue's event stream (DESIGN.md "Queue"). */
+@Module({
+  imports: [JobsModule],
+  providers: [
+    JobEventsRepository,
+    JobWatchService,
+    RealtimeSocketsRepository,
+    JobResultsGateway,
+    ResultsFeedGateway,
+  ],
+  exports: [JobWatchService, RealtimeSocketsRepository, JobEventsRepository],
+})
+export class RealtimeModule {}
