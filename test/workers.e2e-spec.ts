@@ -1,6 +1,5 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { join } from 'node:path';
-import { REPOSITORY_ROOT, startTestGateway, type TestGateway, waitFor } from './support/gateway';
+import type { ChildProcess } from 'node:child_process';
+import { startTestGateway, type TestGateway, waitFor } from './support/gateway';
 import { LlmSimulator } from './support/llm-simulator';
 import {
   expectedTurnLines,
@@ -10,6 +9,7 @@ import {
   submit,
   installTestServices,
 } from './support/pipeline-fixtures';
+import { startGatewayProcess, stopProcess } from './support/processes';
 import { startRedisServer } from './support/redis-server';
 
 /** A worker process (the built gateway with ROLE=worker) sharing the API gateway's Redis and files. */
@@ -18,27 +18,14 @@ function startWorkerProcess(
   simulator: LlmSimulator,
   env: Record<string, string> = {},
 ): ChildProcess {
-  return spawn(process.execPath, [join(REPOSITORY_ROOT, 'dist/main.js')], {
-    cwd: gateway.root,
-    env: {
-      PATH: process.env.PATH ?? '',
-      ROLE: 'worker',
-      SERVICES_BROKER: gateway.redisUrl,
-      OPENAI_API_BASE: simulator.baseUrl,
-      JOB_LOCK_SECONDS: '1',
-      MAX_RETRY_DELAY: '0.05',
-      LOG_FORMAT: 'json',
-      ...env,
-    },
-    stdio: 'ignore',
+  return startGatewayProcess(gateway.root, {
+    ROLE: 'worker',
+    SERVICES_BROKER: gateway.redisUrl,
+    OPENAI_API_BASE: simulator.baseUrl,
+    JOB_LOCK_SECONDS: '1',
+    MAX_RETRY_DELAY: '0.05',
+    ...env,
   });
-}
-
-async function stopProcess(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill(signal);
-  await exited;
 }
 
 describe('worker processes sharing one Redis', () => {

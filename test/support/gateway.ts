@@ -46,6 +46,8 @@ export interface TestGateway {
   root: string;
   config: AppConfig;
   logger: RecordingLogger;
+  /** A provider of the running application, e.g. to count what it holds. */
+  get<T>(type: new (...args: never[]) => T): T;
   /** Resolves once the manifest watcher has applied every change it has seen. */
   manifestsIdle(): Promise<void>;
   close(): Promise<void>;
@@ -88,6 +90,7 @@ export async function startTestGateway(
     root,
     config,
     logger,
+    get: (type) => http.get(type),
     manifestsIdle: () => http.get(ManifestsRepository).whenIdle(),
     async close() {
       await http.close();

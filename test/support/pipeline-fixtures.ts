@@ -77,7 +77,7 @@ export function predictedSummary(lines: readonly string[]): string {
 }
 
 export async function submit(
-  gateway: TestGateway,
+  gateway: Pick<TestGateway, 'baseUrl'>,
   route: string,
   text: string,
   flavor = 'small',

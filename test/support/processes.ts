@@ -1,0 +1,43 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { REPOSITORY_ROOT, waitFor } from './gateway';
+import { findFreePort } from './redis-server';
+
+/** The built gateway (`dist/main.js`) as its own process, in `cwd`, with only the given variables. */
+export function startGatewayProcess(cwd: string, env: Record<string, string>): ChildProcess {
+  return spawn(process.execPath, [join(REPOSITORY_ROOT, 'dist/main.js')], {
+    cwd,
+    env: { PATH: process.env.PATH ?? '', LOG_FORMAT: 'json', ...env },
+    stdio: 'ignore',
+  });
+}
+
+/** An API process (ROLE=api) on a free port; resolves with its base URL once it answers. */
+export async function startApiProcess(
+  cwd: string,
+  env: Record<string, string>,
+): Promise<{ child: ChildProcess; baseUrl: string }> {
+  const port = await findFreePort();
+  const child = startGatewayProcess(cwd, { ROLE: 'api', HTTP_PORT: String(port), ...env });
+  const baseUrl = `http://127.0.0.1:${port}`;
+  await waitFor(
+    async () => {
+      if (child.exitCode !== null) throw new Error(`API process exited with ${child.exitCode}`);
+      return fetch(`${baseUrl}/healthcheck`).then(
+        (response) => response.ok,
+        () => false,
+      );
+    },
+    20_000,
+    `the API process on port ${port}`,
+  );
+  return { child, baseUrl };
+}
+
+/** Stops a process this test started, by its pid, and waits for its exit. */
+export async function stopProcess(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill(signal);
+  await exited;
+}
