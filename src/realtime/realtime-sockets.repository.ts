@@ -34,6 +34,8 @@ export class RealtimeSocketsRepository implements OnModuleDestroy {
   private readonly connections = new Map<WebSocket, Connection>();
   private readonly tickTimer: NodeJS.Timeout;
   private isShuttingDown = false;
+  /** One event goes to many sockets as the same object: serialize it once. */
+  private readonly serialized = new WeakMap<object, string>();
 
   constructor(@Inject(APP_CONFIG) config: AppConfig) {
     this.tickTimer = setInterval(() => this.tick(), config.wsPollingIntervalSeconds * 1000);
@@ -59,13 +61,18 @@ export class RealtimeSocketsRepository implements OnModuleDestroy {
   }
 
   /** Sends one JSON message; false when the socket is no longer open. */
-  send(socket: WebSocket, message: unknown): boolean {
+  send(socket: WebSocket, message: object): boolean {
     if (socket.readyState !== WebSocket.OPEN) return false;
     if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
       socket.terminate();
       return false;
     }
-    socket.send(JSON.stringify(message));
+    let text = this.serialized.get(message);
+    if (text === undefined) {
+      text = JSON.stringify(message);
+      this.serialized.set(message, text);
+    }
+    socket.send(text);
     return true;
   }
 
