@@ -6,6 +6,7 @@ import type { NextFunction, Request, Response } from 'express';
 import type { AppConfig } from './config/app-config';
 import { ApiModule, WorkerModule } from './app.module';
 import { ApiKeys, presentedKey } from './common/api-key.guard';
+import { WEBSOCKET_API_DESCRIPTION } from './realtime/realtime-paths';
 import { RealtimeWsAdapter } from './realtime/realtime-ws.adapter';
 import { ServicesRegistry } from './services/services-registry.service';
 import { withServicePaths } from './services/openapi-paths.util';
@@ -51,7 +52,7 @@ function setUpOpenApi(app: NestExpressApplication, config: AppConfig): void {
     app,
     new DocumentBuilder()
       .setTitle(config.swagger.title)
-      .setDescription(config.swagger.description)
+      .setDescription(config.swagger.description + WEBSOCKET_API_DESCRIPTION)
       .setVersion(config.version)
       .addTag('services', 'One route per configured service, reloaded when a manifest changes')
       .addTag('health')

@@ -410,6 +410,17 @@ describe('WebSocket API (SPEC.md section 5)', () => {
       await closedByServer;
     });
 
+    it('the OpenAPI document describes both endpoints', async () => {
+      const document = (await (
+        await fetch(`${gateway.baseUrl}${gateway.config.swagger.path}-json`)
+      ).json()) as {
+        info: { description: string };
+      };
+      expect(document.info.description).toContain('WS /ws/results/{id}');
+      expect(document.info.description).toContain('WS /ws/results`');
+      expect(document.info.description).toContain('?partial=true');
+    });
+
     it('refuses unknown paths with 404', async () => {
       await expect(open('/ws/nothing')).rejects.toThrow('upgrade refused: 404');
       await expect(open('/ws/results/a/b')).rejects.toThrow('upgrade refused: 404');
