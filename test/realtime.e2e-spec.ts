@@ -13,7 +13,7 @@ import {
   readTranscript,
   submit,
 } from './support/pipeline-fixtures';
-import { startRedisServer } from './support/redis-server';
+import { findFreePort, startRedisServer } from './support/redis-server';
 import { TestSocket, wsUrl } from './support/ws-client';
 
 type Message = Record<string, unknown>;
@@ -476,6 +476,33 @@ describe('WebSocket API while Redis is unreachable', () => {
       feed.close();
     } finally {
       await gateway.close();
+    }
+  });
+});
+
+describe('WebSocket API when Redis comes up after the API process', () => {
+  it('pushes every change once Redis answers', async () => {
+    const port = await findFreePort();
+    const simulator = await new LlmSimulator({ latencyMs: 20 }).start();
+    const gateway = await startTestGateway({
+      redisUrl: `redis://127.0.0.1:${port}`,
+      seedSamples: false,
+      env: { ROLE: 'all', OPENAI_API_BASE: simulator.baseUrl },
+    });
+    const redis = await startRedisServer([], port);
+    try {
+      await installTestServices(gateway);
+      await waitFor(async () => (await fetch(`${gateway.baseUrl}/health/ready`)).ok, 10_000, 'Redis');
+      const jobId = await submit(gateway, 'test/progressive', readTranscript('ES2004a.txt'));
+      const socket = await TestSocket.open(wsUrl(gateway.baseUrl, `/ws/results/${jobId}`));
+      expect((await socket.closed(30_000)).code).toBe(1000);
+      const messages = socket.messages as Message[];
+      expect(messages.filter((message) => message.status === 'processing').length).toBeGreaterThan(10);
+      expect(messages.at(-1)?.status).toBe('complete');
+    } finally {
+      await gateway.close();
+      await redis.stop();
+      await simulator.stop();
     }
   });
 });

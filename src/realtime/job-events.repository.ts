@@ -27,9 +27,9 @@ const STATE_CHANGING_EVENTS = [
 
 /**
  * The queue's event stream, read by this API process with one BullMQ `QueueEvents` (one blocking
- * Redis connection, whatever the number of sockets). It starts at the stream's last entry as of
- * start-up, not at "now", so nothing written while it connects is missed; after a Redis outage it
- * continues from the last entry it read.
+ * Redis connection, whatever the number of sockets). It starts at the stream's last entry when
+ * Redis first answers, not at "now", so nothing written while it connects is missed; after a
+ * Redis outage it continues from the last entry it read.
  */
 @Injectable()
 export class JobEventsRepository implements OnModuleInit, OnModuleDestroy {
@@ -39,6 +39,8 @@ export class JobEventsRepository implements OnModuleInit, OnModuleDestroy {
   private readonly connectionTemplate: Redis;
   private listener: (event: JobEvent) => void = () => undefined;
   private isReportingOutage = false;
+  private isStarting = false;
+  private isClosing = false;
 
   constructor(
     @Inject(APP_CONFIG) config: AppConfig,
@@ -55,27 +57,49 @@ export class JobEventsRepository implements OnModuleInit, OnModuleDestroy {
     this.listener = listener;
   }
 
-  async onModuleInit(): Promise<void> {
-    const queueEvents = new QueueEvents(SUMMARIZATION_QUEUE, {
-      connection: this.connectionTemplate,
-      lastEventId: await this.lastEventId(),
-    });
-    queueEvents.on('progress', ({ jobId, data }) => this.listener({ jobId, kind: 'progress', data }));
-    for (const name of STATE_CHANGING_EVENTS) {
-      queueEvents.on(name, ({ jobId }: { jobId: string }) => this.listener({ jobId, kind: 'changed' }));
-    }
-    queueEvents.on('error', (error) => {
-      if (this.isReportingOutage) return;
-      this.isReportingOutage = true;
-      this.logger.warn(`Job events unavailable (${error.message}); retrying in the background`);
-    });
-    this.queueEvents = queueEvents;
+  onModuleInit(): void {
+    // Started once Redis answers: BullMQ cannot recover a QueueEvents whose first connection failed.
     this.redis.onReady(() => {
       this.isReportingOutage = false;
+      this.start().catch((error: unknown) => {
+        this.logger.warn(`Job events not started yet (${String(error)}); retrying when Redis is back`);
+      });
     });
   }
 
+  private async start(): Promise<void> {
+    if (this.queueEvents || this.isStarting || this.isClosing) return;
+    this.isStarting = true;
+    try {
+      const queueEvents = new QueueEvents(SUMMARIZATION_QUEUE, {
+        connection: this.connectionTemplate,
+        lastEventId: await this.lastEventId(),
+        autorun: false,
+      });
+      queueEvents.on('progress', ({ jobId, data }) => this.listener({ jobId, kind: 'progress', data }));
+      for (const name of STATE_CHANGING_EVENTS) {
+        queueEvents.on(name, ({ jobId }: { jobId: string }) => this.listener({ jobId, kind: 'changed' }));
+      }
+      queueEvents.on('error', (error) => {
+        if (this.isReportingOutage) return;
+        this.isReportingOutage = true;
+        this.logger.warn(`Job events unavailable (${error.message}); retrying in the background`);
+      });
+      this.queueEvents = queueEvents;
+      // Resolves when closed; rejects only when its first connection failed (Redis left again).
+      queueEvents.run().catch(async (error: unknown) => {
+        this.logger.warn(`Job events stopped (${String(error)}); restarting when Redis is back`);
+        this.queueEvents = undefined;
+        await queueEvents.close().catch(() => undefined);
+        if (this.redis.isReady) await this.start();
+      });
+    } finally {
+      this.isStarting = false;
+    }
+  }
+
   async onModuleDestroy(): Promise<void> {
+    this.isClosing = true;
     await this.queueEvents?.close();
     this.connectionTemplate.disconnect();
   }
@@ -87,16 +111,9 @@ export class JobEventsRepository implements OnModuleInit, OnModuleDestroy {
     return queueEvents.eventNames().reduce((count, name) => count + queueEvents.listenerCount(name), 0);
   }
 
+  /** The stream's last entry: events from then on are read, none written while connecting is missed. */
   private async lastEventId(): Promise<string> {
-    try {
-      const [last] = await this.redis.connection.xrevrange(EVENTS_STREAM_KEY, '+', '-', 'COUNT', 1);
-      return last?.[0] ?? '0-0';
-    } catch (error) {
-      // Redis is down at start-up: nothing can change until it is back; start from then.
-      this.logger.warn(
-        `Could not read the job event stream (${(error as Error).message}); following new events`,
-      );
-      return '$';
-    }
+    const [last] = await this.redis.connection.xrevrange(EVENTS_STREAM_KEY, '+', '-', 'COUNT', 1);
+    return last?.[0] ?? '0-0';
   }
 }

@@ -23,8 +23,9 @@ export async function findFreePort(): Promise<number> {
   });
 }
 
-export async function startRedisServer(extraArgs: string[] = []): Promise<RedisServerHandle> {
-  const port = await findFreePort();
+/** Starts one; `port` to (re)start it where a client already points. */
+export async function startRedisServer(extraArgs: string[] = [], port?: number): Promise<RedisServerHandle> {
+  port ??= await findFreePort();
   const child = spawn(
     'redis-server',
     ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extraArgs],
