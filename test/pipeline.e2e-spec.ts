@@ -9,6 +9,7 @@ import {
   readTranscript,
   submit,
   installTestServices,
+  startWorkerGateway,
 } from './support/pipeline-fixtures';
 import { TokenizersService } from '../src/tokenizers/tokenizers.service';
 
@@ -34,24 +35,6 @@ function inTranscriptOrder(perCall: string[][], lines: string[]): string[] {
     ordered.push(...(remaining.splice(next, 1)[0] ?? []));
   }
   return [...ordered, ...remaining.flat()];
-}
-
-async function startWorkerGateway(
-  simulator: LlmSimulator,
-  env: Record<string, string> = {},
-): Promise<TestGateway> {
-  const gateway = await startTestGateway({
-    seedSamples: false,
-    env: {
-      ROLE: 'all',
-      OPENAI_API_BASE: simulator.baseUrl,
-      MAX_RETRY_DELAY: '0.05',
-      MAX_CONCURRENT_INFERENCES: '4',
-      ...env,
-    },
-  });
-  await installTestServices(gateway);
-  return gateway;
 }
 
 describe('the whole path: HTTP → queue → worker → simulator → /results', () => {

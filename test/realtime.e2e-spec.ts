@@ -11,7 +11,9 @@ import {
   installTestServices,
   predictedSummary,
   readTranscript,
+  startWorkerGateway,
   submit,
+  submitAndWait,
 } from './support/pipeline-fixtures';
 import { findFreePort, startRedisServer } from './support/redis-server';
 import { TestSocket, wsUrl } from './support/ws-client';
@@ -52,17 +54,7 @@ describe('WebSocket API (SPEC.md section 5)', () => {
 
   beforeAll(async () => {
     simulator = await new LlmSimulator().start();
-    gateway = await startTestGateway({
-      seedSamples: false,
-      env: {
-        ROLE: 'all',
-        OPENAI_API_BASE: simulator.baseUrl,
-        MAX_RETRY_DELAY: '0.05',
-        MAX_CONCURRENT_INFERENCES: '4',
-        WS_POLLING_INTERVAL: String(HEARTBEAT_SECONDS),
-      },
-    });
-    await installTestServices(gateway);
+    gateway = await startWorkerGateway(simulator, { WS_POLLING_INTERVAL: String(HEARTBEAT_SECONDS) });
   });
   afterEach(() => {
     simulator.reset();
@@ -139,12 +131,7 @@ describe('WebSocket API (SPEC.md section 5)', () => {
     });
 
     it('a socket opened after the job completed gets the final state at once', async () => {
-      const jobId = await submit(gateway, 'test/map', 'Alice : hello there');
-      await waitFor(
-        async () => (await fetch(`${gateway.baseUrl}/results/${jobId}`)).status === 200,
-        20_000,
-        'the job to complete',
-      );
+      const jobId = await submitAndWait(gateway, 'test/map', 'Alice : hello there');
       const socket = await open(`/ws/results/${jobId}?partial=true`);
       expect(await socket.closed(2_000)).toEqual({ code: 1000, reason: 'complete' });
       expect(socket.messages).toEqual([
@@ -256,12 +243,7 @@ describe('WebSocket API (SPEC.md section 5)', () => {
     });
 
     it('answers each array with the current state of its ids, unknown ones included', async () => {
-      const done = await submit(gateway, 'test/map', 'Alice : hello there');
-      await waitFor(
-        async () => (await fetch(`${gateway.baseUrl}/results/${done}`)).status === 200,
-        20_000,
-        'the job to complete',
-      );
+      const done = await submitAndWait(gateway, 'test/map', 'Alice : hello there');
       const socket = await open('/ws/results');
       socket.send([done, 'no-such-job', done]);
       const [answer] = (await socket.waitUntil((messages) => messages.some(Array.isArray))).filter(

@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { splitTurns, turnLine } from '../../src/chunking/turns.util';
 import { splitLongTurns } from '../../src/chunking/virtual-turns.util';
 import { TokenizersService } from '../../src/tokenizers/tokenizers.service';
-import { REPOSITORY_ROOT, type TestGateway, waitFor } from './gateway';
-import { simulatedAnswer } from './llm-simulator';
+import { REPOSITORY_ROOT, startTestGateway, type TestGateway, waitFor } from './gateway';
+import { type LlmSimulator, simulatedAnswer } from './llm-simulator';
 
 export const TRANSCRIPTS = ['ES2004a.txt', 'education_4.txt', 'Bmr006.txt'] as const;
 
@@ -57,6 +57,36 @@ export async function installTestServices(
     5_000,
     'the test services',
   );
+}
+
+/** A gateway running API and worker (ROLE=all) on the simulator, with the test services installed. */
+export async function startWorkerGateway(
+  simulator: LlmSimulator,
+  env: Record<string, string> = {},
+): Promise<TestGateway> {
+  const gateway = await startTestGateway({
+    seedSamples: false,
+    env: {
+      ROLE: 'all',
+      OPENAI_API_BASE: simulator.baseUrl,
+      MAX_RETRY_DELAY: '0.05',
+      MAX_CONCURRENT_INFERENCES: '4',
+      ...env,
+    },
+  });
+  await installTestServices(gateway);
+  return gateway;
+}
+
+/** Submits `text` and waits until the job is complete; returns its id. */
+export async function submitAndWait(gateway: TestGateway, route: string, text: string): Promise<string> {
+  const jobId = await submit(gateway, route, text);
+  await waitFor(
+    async () => (await fetch(`${gateway.baseUrl}/results/${jobId}`)).status === 200,
+    20_000,
+    `job ${jobId} to complete`,
+  );
+  return jobId;
 }
 
 /** The virtual turn lines the pipeline sends for `text` with SMALL_FLAVOR's limits. */
