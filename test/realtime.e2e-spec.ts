@@ -151,10 +151,10 @@ describe('WebSocket API (SPEC.md section 5)', () => {
     });
 
     it('a queued job that is cancelled ends as error "cancelled"', async () => {
-      simulator.latencyMs = 300;
-      // Both job slots of the worker (CONCURRENCY defaults to 2) are taken: the next job waits.
+      simulator.latencyMs = 100;
+      // Both job slots of the worker (CONCURRENCY defaults to 2) are taken for seconds: the next job waits.
       const busy = await Promise.all(
-        [1, 2].map(() => submit(gateway, 'test/progressive', 'Alice : one\nBob : two')),
+        [1, 2].map(() => submit(gateway, 'test/progressive', readTranscript('ES2004a.txt'))),
       );
       const jobId = await submit(gateway, 'test/progressive', 'Alice : hello');
       const socket = await open(`/ws/results/${jobId}`);
@@ -168,7 +168,12 @@ describe('WebSocket API (SPEC.md section 5)', () => {
         details: 'cancelled',
         error: 'cancelled',
       });
-      for (const id of busy) await (await open(`/ws/results/${id}`)).closed(30_000);
+      for (const id of busy) {
+        const busySocket = await open(`/ws/results/${id}`);
+        await fetch(`${gateway.baseUrl}/results/${id}`, { method: 'DELETE' });
+        expect((await busySocket.closed(10_000)).code).toBe(1000);
+        expect(busySocket.messages.at(-1)).toMatchObject({ status: 'error', details: 'cancelled' });
+      }
     });
 
     it('sockets opened at any moment of a running job all end with its final state, never going back', async () => {
