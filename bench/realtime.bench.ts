@@ -28,6 +28,9 @@ interface Phase {
   seenExactly: number;
   skipped: number;
   memoryPerClientKb?: number;
+  /** CPU the API process used while the jobs ran, and the wall time they took. */
+  apiCpuMs: number;
+  wallMs: number;
 }
 
 /** Orders the states a client is told of: processing by percent, then the end. */
@@ -86,6 +89,12 @@ class StreamClock {
     if (!ofJob.has(rank)) ofJob.set(rank, at);
     this.announcedAt.set(jobId, ofJob);
   }
+}
+
+/** User + system CPU time of a process so far (Linux: /proc/<pid>/stat, in clock ticks of 10 ms). */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 function rssKb(pid: number): number {
@@ -189,6 +198,8 @@ async function runPhase(
       await sleep(STAGGER_MS);
     }
   }
+  const cpuAtStartMs = cpuMs(api.child.pid ?? 0);
+  const startedAt = Date.now();
   const deadline = Date.now() + 180_000;
   while (finished.size < SOCKETS && Date.now() < deadline) await sleep(100);
   if (finished.size < SOCKETS)
@@ -197,6 +208,8 @@ async function runPhase(
   timers.forEach((timer) => clearTimeout(timer));
   sockets.forEach((socket) => socket.close());
   await clock.stop();
+  const apiCpuMs = cpuMs(api.child.pid ?? 0) - cpuAtStartMs;
+  const wallMs = Date.now() - startedAt;
   await stopProcess(worker);
   await stopProcess(api.child);
 
@@ -217,6 +230,8 @@ async function runPhase(
     delaysMs,
     seenExactly,
     skipped,
+    apiCpuMs,
+    wallMs,
     ...(memoryPerClientKb === undefined ? {} : { memoryPerClientKb }),
   };
 }
@@ -244,6 +259,7 @@ async function main(): Promise<void> {
       return `| ${name} | ${ourMs.toFixed(0)} ms | ${baselineMs.toFixed(0)} ms | ${(ourMs / Math.max(1, baselineMs)).toFixed(3)} | ${pick(sortedLockstep).toFixed(0)} ms |`;
     };
     const counts = (phase: Phase) => `${phase.seenExactly} / ${phase.skipped}`;
+    const cpu = (phase: Phase) => `${((100 * phase.apiCpuMs) / phase.wallMs).toFixed(0)} %`;
     process.stdout.write(
       [
         `## Realtime: ${SOCKETS} clients on one API process following ${JOBS} running jobs (ES2004a, progressive, simulator at ${LATENCY_MS} ms)`,
@@ -258,6 +274,7 @@ async function main(): Promise<void> {
         row('p99', (values) => percentile(values, 0.99)),
         row('max', (values) => values.at(-1) ?? 0),
         `| states seen / skipped (known only through a later one) | ${counts(ours)} | ${counts(baseline)} | | ${counts(lockstep)} |`,
+        `| API process CPU while the jobs ran (of one core) | ${cpu(ours)} | ${cpu(baseline)} | ${(ours.apiCpuMs / Math.max(1, baseline.apiCpuMs)).toFixed(2)} | ${cpu(lockstep)} |`,
         '',
         `API process memory per open WebSocket (RSS, idle, subscribed): ${(lockstep.memoryPerClientKb ?? 0).toFixed(1)} KB`,
         '',
