@@ -16,6 +16,5 @@ import { ResultsFeedGateway } from './results-feed.gateway';
     JobResultsGateway,
     ResultsFeedGateway,
   ],
-  exports: [JobWatchService, RealtimeSocketsRepository, JobEventsRepository],
 })
 export class RealtimeModule {}
