@@ -91,7 +91,7 @@ export class JobWatchService implements OnModuleDestroy {
     }
   }
 
-  /** Jobs followed and subscriptions held by this process (for tests and the benchmark). */
+  /** Jobs followed and subscriptions held by this process (what the leak tests count). */
   stats(): { jobs: number; subscribers: number } {
     let subscribers = 0;
     for (const set of this.subscribersByJob.values()) subscribers += set.size;

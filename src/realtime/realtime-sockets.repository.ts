@@ -76,7 +76,7 @@ export class RealtimeSocketsRepository implements OnModuleDestroy {
     return true;
   }
 
-  /** Open sockets of this process (for tests and the benchmark). */
+  /** Open sockets of this process (what the leak tests count). */
   count(): number {
     return this.connections.size;
   }
