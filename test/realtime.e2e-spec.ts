@@ -424,6 +424,29 @@ describe('WebSocket API while Redis is unreachable', () => {
   });
 });
 
+describe('WebSocket API when Redis restarts', () => {
+  it('reads followed jobs again: a job lost with Redis is reported unknown instead of waited for forever', async () => {
+    let redis = await startRedisServer();
+    const gateway = await startTestGateway({ redisUrl: redis.url, seedSamples: false });
+    try {
+      await installTestServices(gateway);
+      const jobId = await submit(gateway, 'test/progressive', 'Alice : hello'); // API only: stays queued
+      const socket = await TestSocket.open(wsUrl(gateway.baseUrl, `/ws/results/${jobId}`));
+      await socket.waitUntil((messages) => messages.length === 1, 5_000);
+      await redis.stop(); // no persistence: the job is gone with it
+      redis = await startRedisServer([], redis.port);
+      expect(await socket.closed(10_000)).toEqual({ code: 1000, reason: 'unknown' });
+      expect(socket.messages).toEqual([
+        { status: 'queued', message: 'Task is in queue' },
+        { status: 'unknown', message: 'Task does not exist' },
+      ]);
+    } finally {
+      await gateway.close();
+      await redis.stop();
+    }
+  });
+});
+
 describe('WebSocket API when Redis comes up after the API process', () => {
   it('pushes every change once Redis answers', async () => {
     const port = await findFreePort();

@@ -71,9 +71,13 @@ export class JobEventsRepository implements OnModuleInit, OnModuleDestroy {
     if (this.queueEvents || this.isStarting || this.isClosing) return;
     this.isStarting = true;
     try {
+      const lastEventId = await this.lastEventId();
+      // Shut down while reading it: a QueueEvents created now would never be closed.
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set by onModuleDestroy meanwhile
+      if (this.isClosing) return;
       const queueEvents = new QueueEvents(SUMMARIZATION_QUEUE, {
         connection: this.connectionTemplate,
-        lastEventId: await this.lastEventId(),
+        lastEventId,
         autorun: false,
       });
       queueEvents.on('progress', ({ jobId, data }) => this.listener({ jobId, kind: 'progress', data }));
@@ -88,6 +92,7 @@ export class JobEventsRepository implements OnModuleInit, OnModuleDestroy {
       this.queueEvents = queueEvents;
       // Resolves when closed; rejects only when its first connection failed (Redis left again).
       queueEvents.run().catch(async (error: unknown) => {
+        if (this.isClosing) return;
         this.logger.warn(`Job events stopped (${String(error)}); restarting when Redis is back`);
         this.queueEvents = undefined;
         await queueEvents.close().catch(() => undefined);

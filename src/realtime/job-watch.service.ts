@@ -1,6 +1,7 @@
 import { Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import type { JobStatusBody } from '../jobs/job-status.util';
 import { JobsService } from '../jobs/jobs.service';
+import { RedisClient } from '../redis/redis.client';
 import { type JobEvent, JobEventsRepository } from './job-events.repository';
 import { type JobMessage, nextMessage, type SentState, unsentLines } from './job-update.util';
 
@@ -49,8 +50,11 @@ export class JobWatchService implements OnModuleDestroy {
   constructor(
     events: JobEventsRepository,
     private readonly jobs: JobsService,
+    redis: RedisClient,
   ) {
     events.onEvent((event) => this.dispatch(event));
+    // Back from a Redis outage: read every followed job again, in case an event was lost with it.
+    redis.onReady(() => this.refreshAll());
   }
 
   /**
@@ -101,6 +105,12 @@ export class JobWatchService implements OnModuleDestroy {
   onModuleDestroy(): void {
     for (const set of [...this.subscribersByJob.values()])
       set.forEach((subscriber) => this.remove(subscriber));
+  }
+
+  private refreshAll(): void {
+    for (const set of this.subscribersByJob.values()) {
+      set.forEach((subscriber) => this.enqueueRead(subscriber, this.eventCount));
+    }
   }
 
   private dispatch(event: JobEvent): void {
