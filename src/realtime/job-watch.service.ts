@@ -162,6 +162,7 @@ export class JobWatchService implements OnModuleDestroy {
           () => this.enqueueRead(subscriber, this.eventCount),
           RETRY_DELAY_MS,
         );
+        subscriber.retryTimer.unref(); // a retry never keeps a stopping process alive
       });
   }
 
