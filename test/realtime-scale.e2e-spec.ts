@@ -8,7 +8,7 @@ import {
   readTranscript,
   submit,
 } from './support/pipeline-fixtures';
-import { startApiProcess, startGatewayProcess, stopProcess } from './support/processes';
+import { startApiProcess, startWorkerProcess, stopProcess } from './support/processes';
 import { TestSocket, wsUrl } from './support/ws-client';
 
 type Message = Record<string, unknown>;
@@ -23,19 +23,16 @@ describe('WebSockets across processes', () => {
   let files: TestGateway;
   const processes: ChildProcess[] = [];
 
-  const sharedEnv = () => ({ SERVICES_BROKER: files.redisUrl, OPENAI_API_BASE: simulator.baseUrl });
   const startWorker = (env: Record<string, string> = {}) => {
-    const worker = startGatewayProcess(files.root, {
-      ...sharedEnv(),
-      ROLE: 'worker',
-      MAX_RETRY_DELAY: '0.05',
-      ...env,
-    });
+    const worker = startWorkerProcess(files, simulator.baseUrl, env);
     processes.push(worker);
     return worker;
   };
   const startApi = async () => {
-    const api = await startApiProcess(files.root, sharedEnv());
+    const api = await startApiProcess(files.root, {
+      SERVICES_BROKER: files.redisUrl,
+      OPENAI_API_BASE: simulator.baseUrl,
+    });
     processes.push(api.child);
     return api;
   };

@@ -9,24 +9,8 @@ import {
   submit,
   installTestServices,
 } from './support/pipeline-fixtures';
-import { startGatewayProcess, stopProcess } from './support/processes';
+import { startWorkerProcess, stopProcess } from './support/processes';
 import { startRedisServer } from './support/redis-server';
-
-/** A worker process (the built gateway with ROLE=worker) sharing the API gateway's Redis and files. */
-function startWorkerProcess(
-  gateway: TestGateway,
-  simulator: LlmSimulator,
-  env: Record<string, string> = {},
-): ChildProcess {
-  return startGatewayProcess(gateway.root, {
-    ROLE: 'worker',
-    SERVICES_BROKER: gateway.redisUrl,
-    OPENAI_API_BASE: simulator.baseUrl,
-    JOB_LOCK_SECONDS: '1',
-    MAX_RETRY_DELAY: '0.05',
-    ...env,
-  });
-}
 
 describe('worker processes sharing one Redis', () => {
   let simulator: LlmSimulator;
@@ -47,14 +31,14 @@ describe('worker processes sharing one Redis', () => {
   it('a job whose worker is killed with SIGKILL is finished by another from its checkpoint', async () => {
     simulator.latencyMs = 100;
     const text = readTranscript('ES2004a.txt');
-    const first = startWorkerProcess(gateway, simulator);
+    const first = startWorkerProcess(gateway, simulator.baseUrl);
     workers.push(first);
     const jobId = await submit(gateway, 'test/progressive', text);
     await waitFor(async () => simulator.requests.length >= 5, 20_000, 'five batches');
     await stopProcess(first, 'SIGKILL');
     const callsBeforeKill = simulator.requests.length;
 
-    workers.push(startWorkerProcess(gateway, simulator));
+    workers.push(startWorkerProcess(gateway, simulator.baseUrl));
     const final = (await followJob(gateway, jobId, 60_000)).at(-1);
     expect(final?.status).toBe('complete');
     expect(final?.summarization).toBe(predictedSummary(expectedTurnLines(text)));
@@ -69,7 +53,7 @@ describe('worker processes sharing one Redis', () => {
   it('a worker stopped with SIGTERM hands its running job back to the queue, checkpoint kept', async () => {
     simulator.latencyMs = 100;
     const text = readTranscript('ES2004a.txt');
-    const first = startWorkerProcess(gateway, simulator, { JOB_LOCK_SECONDS: '600' });
+    const first = startWorkerProcess(gateway, simulator.baseUrl, { JOB_LOCK_SECONDS: '600' });
     workers.push(first);
     const jobId = await submit(gateway, 'test/progressive', text);
     await waitFor(async () => simulator.requests.length >= 5, 20_000, 'five batches');
@@ -78,7 +62,7 @@ describe('worker processes sharing one Redis', () => {
       status: 'queued',
     });
     // With a 10-minute lock, only the hand-back lets a second worker finish it now.
-    workers.push(startWorkerProcess(gateway, simulator, { JOB_LOCK_SECONDS: '600' }));
+    workers.push(startWorkerProcess(gateway, simulator.baseUrl, { JOB_LOCK_SECONDS: '600' }));
     const final = (await followJob(gateway, jobId, 60_000)).at(-1);
     expect(final?.summarization).toBe(predictedSummary(expectedTurnLines(text)));
     const prompts = simulator.requests.map((call) => call.prompt);
@@ -90,7 +74,10 @@ describe('worker processes sharing one Redis', () => {
   it('MAX_CONCURRENT_INFERENCES holds across two worker processes, which really overlap', async () => {
     simulator.latencyMs = 100;
     const env = { MAX_CONCURRENT_INFERENCES: '3', CONCURRENCY: '2' };
-    workers.push(startWorkerProcess(gateway, simulator, env), startWorkerProcess(gateway, simulator, env));
+    workers.push(
+      startWorkerProcess(gateway, simulator.baseUrl, env),
+      startWorkerProcess(gateway, simulator.baseUrl, env),
+    );
     const text = readTranscript('Bmr006.txt');
     const jobs = await Promise.all([submit(gateway, 'test/map', text), submit(gateway, 'test/map', text)]);
     for (const jobId of jobs)

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { REPOSITORY_ROOT, waitFor } from './gateway';
+import { REPOSITORY_ROOT, type TestGateway, waitFor } from './gateway';
 import { findFreePort } from './redis-server';
 
 /** The built gateway (`dist/main.js`) as its own process, in `cwd`, with only the given variables. */
@@ -9,6 +9,25 @@ export function startGatewayProcess(cwd: string, env: Record<string, string>): C
     cwd,
     env: { PATH: process.env.PATH ?? '', LOG_FORMAT: 'json', ...env },
     stdio: 'ignore',
+  });
+}
+
+/**
+ * A worker process (ROLE=worker) sharing a gateway's Redis and files, calling `llmBaseUrl`. Its
+ * lock is 1 s unless `env` says otherwise, so that a killed worker's job is picked up quickly.
+ */
+export function startWorkerProcess(
+  shared: Pick<TestGateway, 'root' | 'redisUrl'>,
+  llmBaseUrl: string,
+  env: Record<string, string> = {},
+): ChildProcess {
+  return startGatewayProcess(shared.root, {
+    ROLE: 'worker',
+    SERVICES_BROKER: shared.redisUrl,
+    OPENAI_API_BASE: llmBaseUrl,
+    JOB_LOCK_SECONDS: '1',
+    MAX_RETRY_DELAY: '0.05',
+    ...env,
   });
 }
 
