@@ -9,3 +9,8 @@ export class JobsError extends Error {
     this.name = 'JobsError';
   }
 }
+
+/** Whether `error` means Redis could not be reached (the caller may try again later). */
+export function isQueueUnavailable(error: unknown): boolean {
+  return error instanceof JobsError && error.code === 'QUEUE_UNAVAILABLE';
+}

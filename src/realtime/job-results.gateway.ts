@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { Logger } from '@nestjs/common';
 import { type OnGatewayConnection, WebSocketGateway } from '@nestjs/websockets';
 import type { WebSocket } from 'ws';
-import { JobsError } from '../jobs/jobs.error';
+import { isQueueUnavailable } from '../jobs/jobs.error';
 import { isTerminal, type JobMessage } from './job-update.util';
 import { type JobWatch, JobWatchService } from './job-watch.service';
 import { JOB_RESULTS_PATH, MAX_PAYLOAD_BYTES } from './realtime-paths';
@@ -26,7 +26,7 @@ export class JobResultsGateway implements OnGatewayConnection<WebSocket> {
 
   handleConnection(socket: WebSocket, request: IncomingMessage): void {
     this.follow(socket, request).catch((error: unknown) => {
-      const isRedisDown = error instanceof JobsError && error.code === 'QUEUE_UNAVAILABLE';
+      const isRedisDown = isQueueUnavailable(error);
       if (!isRedisDown) this.logger.error(`WebSocket ${request.url ?? ''}: ${String(error)}`);
       socket.close(CloseCode.internalError, isRedisDown ? 'Redis is unavailable' : 'Internal error');
     });

@@ -1,8 +1,8 @@
 import { Logger } from '@nestjs/common';
 import { type OnGatewayConnection, WebSocketGateway } from '@nestjs/websockets';
 import { type RawData, WebSocket } from 'ws';
-import { JobsError } from '../jobs/jobs.error';
-import { feedMessage, isTerminal, type JobMessage } from './job-update.util';
+import { isQueueUnavailable } from '../jobs/jobs.error';
+import { type FeedMessage, feedMessage, isTerminal, type JobMessage } from './job-update.util';
 import { type JobWatch, JobWatchService } from './job-watch.service';
 import { MAX_JOBS_PER_SOCKET, MAX_PAYLOAD_BYTES, RESULTS_FEED_PATH } from './realtime-paths';
 import { RealtimeSocketsRepository } from './realtime-sockets.repository';
@@ -23,6 +23,8 @@ export interface FeedRefusal {
 @WebSocketGateway({ path: RESULTS_FEED_PATH, maxPayload: MAX_PAYLOAD_BYTES })
 export class ResultsFeedGateway implements OnGatewayConnection<WebSocket> {
   private readonly logger = new Logger(ResultsFeedGateway.name);
+  /** A change reaches every subscriber of its job as one object: build its feed form once. */
+  private readonly feedMessages = new WeakMap<JobMessage, FeedMessage>();
 
   constructor(
     private readonly watches: JobWatchService,
@@ -104,7 +106,12 @@ export class ResultsFeedGateway implements OnGatewayConnection<WebSocket> {
     jobId: string,
     message: JobMessage,
   ): void {
-    this.sockets.send(socket, feedMessage(jobId, message));
+    let entry = this.feedMessages.get(message);
+    if (!entry) {
+      entry = feedMessage(jobId, message);
+      this.feedMessages.set(message, entry);
+    }
+    this.sockets.send(socket, entry);
     if (isTerminal(message)) {
       subscriptions.get(jobId)?.stop();
       subscriptions.delete(jobId);
@@ -112,7 +119,7 @@ export class ResultsFeedGateway implements OnGatewayConnection<WebSocket> {
   }
 
   private refuseForError(socket: WebSocket, error: unknown): void {
-    if (error instanceof JobsError && error.code === 'QUEUE_UNAVAILABLE') {
+    if (isQueueUnavailable(error)) {
       this.refuse(socket, { status: 'unavailable', detail: 'Redis is unavailable: send the job ids again' });
       return;
     }
