@@ -44,10 +44,6 @@ export class RealtimeSocketsRepository implements OnModuleDestroy {
 
   /** Tracks a new socket; `onClose` runs once when it closes, however it closes. */
   add(socket: WebSocket, options: { receivesHeartbeats: boolean }, onClose: () => void): void {
-    if (this.isShuttingDown) {
-      socket.close(CloseCode.goingAway, 'Server shutting down');
-      return;
-    }
     const connection: Connection = { receivesHeartbeats: options.receivesHeartbeats, missedPings: 0 };
     this.connections.set(socket, connection);
     socket.on('pong', () => {
@@ -58,6 +54,8 @@ export class RealtimeSocketsRepository implements OnModuleDestroy {
       this.connections.delete(socket);
       onClose();
     });
+    // Arrived during shutdown: closed at once, and `onClose` still frees what its gateway set up.
+    if (this.isShuttingDown) socket.close(CloseCode.goingAway, 'Server shutting down');
   }
 
   /** Sends one JSON message; false when the socket is no longer open. */
