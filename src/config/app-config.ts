@@ -53,6 +53,15 @@ export interface AppConfig {
   logFormat: LogFormat;
   /** Variables visible to `${oc.env:...}` in manifests (process environment over `.env`). */
   interpolationEnv: Readonly<Record<string, string | undefined>>;
+  /** Absolute path of `config.yaml`, watched for changes of its `defaults:` list. */
+  configFile: string;
+  /** `config.yaml` as parsed, before interpolation: the root of node references in manifests. */
+  configYaml: unknown;
+  /**
+   * The manifest names of `config.yaml`'s `defaults:` list (`- services: [en, fr]`), in order:
+   * served first and winning route conflicts. Undefined when the list names no services.
+   */
+  servicesOrder: readonly string[] | undefined;
 }
 
 export const APP_CONFIG = Symbol('APP_CONFIG');

@@ -78,6 +78,10 @@ export const urlPath: ValueParser<string> = (raw) =>
     ? { value: raw.trim().replace(/\/+$/, '') }
     : { reason: 'must be a URL path such as /docs' };
 
+/** A URL path, or empty for "turned off" (v1: `SWAGGER_URL=` served no docs). */
+export const optionalUrlPath: ValueParser<string> = (raw) =>
+  typeof raw === 'string' && raw.trim() === '' ? { value: '' } : urlPath(raw);
+
 const SIZE_UNITS: Record<string, number> = {
   '': 1,
   b: 1,

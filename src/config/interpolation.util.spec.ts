@@ -34,7 +34,8 @@ describe('interpolateString', () => {
     ['${oc.env:MISSING}', /MISSING is not set/],
     ['${oc.env:HOST', /unterminated/],
     ['${other.resolver:x}', /unknown resolver "other.resolver"/],
-    ['${api_params.timeout}', /unsupported interpolation/],
+    ['${api_params.timeout}', /interpolation key "api_params.timeout" not found/],
+    ['${a b}', /unsupported interpolation/],
     ['${oc.decode:a,b}', /exactly one argument/],
   ])('%s is refused', (input, message) => {
     expect(() => interpolateString(input, env, 'api_params.timeout')).toThrow(message);
@@ -63,6 +64,68 @@ describe('interpolateTree', () => {
 
   it('reports the path of a list item', () => {
     expect(() => interpolateTree({ list: ['ok', '${oc.env:NOPE}'] }, env)).toThrow('"list[1]"');
+  });
+});
+
+describe('node interpolation, as OmegaConf resolves it in v1 files', () => {
+  const root = {
+    swagger: { title: 'Gateway', description: 'Summaries', url: '${oc.env:MISSING,/docs}' },
+    api_params: { timeout: '${oc.decode:${oc.env:RETRIES,6}}', list: ['first', '${...swagger.title}'] },
+    services: {
+      en: {
+        name: 'summarize-en',
+        description: { en: '${swagger.description}', fr: '${.en} (fr)' },
+        flavor: [{ name: 'llama', modelName: '${services.en.name}-model' }],
+      },
+    },
+    loop: { a: '${loop.b}', b: '${loop.a}' },
+  };
+  const resolveAt = (path: string) => {
+    let node: unknown = root;
+    for (const key of path.split('.')) node = (node as Record<string, unknown>)[key];
+    return interpolateTree(node, env, path, root);
+  };
+
+  it.each([
+    ['swagger.url', '/docs'],
+    ['services.en.description', { en: 'Summaries', fr: 'Summaries (fr)' }],
+    ['services.en.flavor', [{ name: 'llama', modelName: 'summarize-en-model' }]],
+  ])('%s resolves to %p', (path, expected) => {
+    expect(resolveAt(path)).toEqual(expected);
+  });
+
+  it('keeps the type of a whole-string reference (a number, a mapping)', () => {
+    expect(interpolateString('${api_params.timeout}', env, 'x', root)).toBe(4);
+    expect(interpolateString('${swagger}', env, 'x', root)).toEqual({
+      title: 'Gateway',
+      description: 'Summaries',
+      url: '/docs',
+    });
+  });
+
+  it.each([
+    ['${oc.select:swagger.title,fallback}', 'Gateway'],
+    ['${oc.select:swagger.nope,fallback}', 'fallback'],
+    ['${oc.select:swagger.nope}', null],
+    ['${oc.select:nope.deeper,${oc.env:HOST}}', 'redis.internal'],
+    ['title: ${swagger.title}!', 'title: Gateway!'],
+  ])('%s -> %p', (text, expected) => {
+    expect(interpolateString(text, env, 'x', root)).toEqual(expected);
+  });
+
+  it('resolves a relative reference from inside a list', () => {
+    expect(interpolateTree(root.api_params, env, 'api_params', root)).toEqual({
+      timeout: 4,
+      list: ['first', 'Gateway'],
+    });
+  });
+
+  it.each([
+    ['${swagger.nope}', /interpolation key "swagger.nope" not found/],
+    ['${loop.a}', /refers to itself/],
+    ['${.....too.high}', /invalid node reference/],
+  ])('%s is refused', (text, message) => {
+    expect(() => interpolateString(text, env, 'x', root)).toThrow(message);
   });
 });
 

@@ -1,11 +1,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
-import { load as parseYaml } from 'js-yaml';
 import type { AppConfig } from './app-config';
 import { ConfigError } from './config.error';
 import type { EnvironmentVariables } from './interpolation.util';
 import { parseAppConfig } from './parse-app-config.util';
+import { parseHydraYaml } from './yaml.util';
 
 /**
  * Reads `.env` (the process environment wins over it) and `<CONFIG_PATH>/config.yaml`, then
@@ -22,8 +22,9 @@ export function loadAppConfig(
   return parseAppConfig({
     env,
     cwd,
-    configYaml: readYaml(configFile, configFileLabel),
+    configYaml: readConfigYaml(configFile, configFileLabel),
     configFileLabel,
+    configFile,
     version: readOwnVersion(),
   });
 }
@@ -45,10 +46,11 @@ function readDotenv(cwd: string): Record<string, string> {
   return existsSync(dotenvFile) ? parseDotenv(readFileSync(dotenvFile)) : {};
 }
 
-function readYaml(file: string, label: string): unknown {
+/** `config.yaml` parsed as v1 read it (YAML 1.1 booleans); undefined when there is none. */
+export function readConfigYaml(file: string, label: string): unknown {
   if (!existsSync(file)) return undefined;
   try {
-    return parseYaml(readFileSync(file, 'utf8'));
+    return parseHydraYaml(readFileSync(file, 'utf8'));
   } catch (error) {
     const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
     throw new ConfigError(`${label}: cannot be read: ${reason}`, 'CONFIG_FILE_UNREADABLE');

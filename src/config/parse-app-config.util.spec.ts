@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { load } from 'js-yaml';
 import { ConfigError } from './config.error';
 import { parseAppConfig } from './parse-app-config.util';
+import { parseHydraYaml } from './yaml.util';
 
 const fixtures = join(__dirname, '../../test/fixtures/config');
 const v1ConfigYaml = load(readFileSync(join(fixtures, 'v1-config.yaml'), 'utf8'));
@@ -63,6 +64,40 @@ describe('parseAppConfig', () => {
     });
     expect(config.redis).toEqual({ url: 'rediss://cache:6380/2', password: 'hunter2' });
     expect(config.swagger.path).toBe('/api-docs');
+  });
+
+  it.each([
+    ['debug: true', {}, 'debug'],
+    ['debug: yes', {}, 'debug'],
+    ['debug: false', {}, 'log'],
+    ['debug: ${oc.env:DEBUG,false}', { DEBUG: 'true' }, 'debug'],
+    ['debug: true', { LOG_LEVEL: 'warn' }, 'warn'],
+  ])("honours v1's %s (env %j) as log level %s", (line, env, expected) => {
+    expect(parse(env, parseHydraYaml(line)).logLevel).toBe(expected);
+  });
+
+  it('turns the docs off with an empty SWAGGER_URL, through config.yaml too', () => {
+    expect(parse({ SWAGGER_URL: '' }).swagger.path).toBe('');
+    expect(parse({ SWAGGER_URL: '' }, {}).swagger.path).toBe('');
+  });
+
+  it("resolves node references of v1's config.yaml and reads its defaults list", () => {
+    const config = parse(
+      { SWAGGER_TITLE: 'Gateway' },
+      parseHydraYaml(
+        [
+          'defaults:',
+          '  - _self_',
+          '  - services: [en, fr]',
+          'swagger:',
+          '  title: ${oc.env:SWAGGER_TITLE,STT API}',
+          '  description: ${oc.select:missing.key,About} ${swagger.title}',
+          '  url: ${oc.env:SWAGGER_URL,/docs}',
+        ].join('\n'),
+      ),
+    );
+    expect(config.swagger).toEqual({ path: '/docs', title: 'Gateway', description: 'About Gateway' });
+    expect(config.servicesOrder).toEqual(['en', 'fr']);
   });
 
   it('reads the flat layout of older v1 config files', () => {

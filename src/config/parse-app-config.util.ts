@@ -14,10 +14,12 @@ import {
   positiveInteger,
   positiveNumber,
   redisUrl,
-  urlPath,
+  optionalUrlPath,
   type ValueParser,
 } from './config-values.util';
 import { type EnvironmentVariables, interpolateTree } from './interpolation.util';
+import { servicesDefaultsOrder } from './services-defaults.util';
+import { readYaml11Boolean } from './yaml.util';
 
 export const DEFAULT_SWAGGER_TITLE = 'LLM Gateway';
 export const DEFAULT_SWAGGER_DESCRIPTION =
@@ -38,7 +40,7 @@ export const VARIABLES = {
   HTTP_PORT: { parser: port, defaultValue: '8000' },
   CONCURRENCY: { parser: positiveInteger, defaultValue: '2' },
   TIMEOUT: { parser: positiveNumber, defaultValue: '60' },
-  SWAGGER_URL: { parser: urlPath, defaultValue: '/docs' },
+  SWAGGER_URL: { parser: optionalUrlPath, defaultValue: '/docs' },
   SWAGGER_TITLE: { parser: anyString, defaultValue: DEFAULT_SWAGGER_TITLE },
   SWAGGER_DESCRIPTION: { parser: anyString, defaultValue: DEFAULT_SWAGGER_DESCRIPTION },
   // A broker URL may carry a password (redis://:secret@host), so it is treated as a secret.
@@ -74,6 +76,8 @@ export interface ConfigSources {
   configFileLabel: string;
   /** The gateway's version, shown in the OpenAPI document. */
   version?: string;
+  /** Absolute path of `config.yaml` (watched for changes of its `defaults:` list). */
+  configFile?: string;
 }
 
 /**
@@ -145,7 +149,7 @@ export function parseAppConfig(sources: ConfigSources): AppConfig {
       password: fromYaml(['services_broker.password', 'broker_pass'], optionalSecret, parsed.BROKER_PASS),
     },
     swagger: {
-      path: fromYaml(['swagger.url'], urlPath, parsed.SWAGGER_URL),
+      path: fromYaml(['swagger.url'], optionalUrlPath, parsed.SWAGGER_URL),
       title: fromYaml(['swagger.title'], anyString, parsed.SWAGGER_TITLE),
       description: fromYaml(['swagger.description'], anyString, parsed.SWAGGER_DESCRIPTION),
     },
@@ -162,9 +166,14 @@ export function parseAppConfig(sources: ConfigSources): AppConfig {
     maxUploadBytes: parsed.MAX_UPLOAD_SIZE,
     corsOrigins,
     apiKeys: parsed.API_KEYS,
-    logLevel: parsed.LOG_LEVEL,
+    // v1's `debug: true` turned on debug logs; an explicit LOG_LEVEL still wins.
+    logLevel:
+      env.LOG_LEVEL === undefined && fromYaml(['debug'], booleanValue, false) ? 'debug' : parsed.LOG_LEVEL,
     logFormat: parsed.LOG_FORMAT,
     interpolationEnv: env,
+    configFile: sources.configFile ?? join(configPath, 'config.yaml'),
+    configYaml: sources.configYaml ?? {},
+    servicesOrder: servicesDefaultsOrder(sources.configYaml),
   };
 }
 
@@ -216,6 +225,12 @@ function readPath(tree: unknown, path: string): unknown {
   }
   return node === null ? undefined : node;
 }
+
+const booleanValue: ValueParser<boolean> = (raw) => {
+  const value =
+    typeof raw === 'boolean' ? raw : typeof raw === 'string' ? readYaml11Boolean(raw.trim()) : undefined;
+  return value === undefined ? { reason: 'must be true or false' } : { value };
+};
 
 function commaListValue(text: string): string[] {
   const result = commaList(text);
