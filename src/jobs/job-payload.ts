@@ -20,7 +20,8 @@ export interface FlavorParameters {
   reduceSummary: boolean;
   consolidateSummary: boolean;
   type: OutputType;
-  reduce_prompt?: string;
+  /** `null` or absent: the reduce step uses the service's own prompt. */
+  reduce_prompt?: string | null;
 }
 
 /** What a job holds in Redis: the resolved service, its flavor and the text. */

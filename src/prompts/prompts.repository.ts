@@ -16,6 +16,7 @@ export interface PromptFile {
 /**
  * PromptStore: reads `prompts/<name>.txt` at every use (no cache: an edited prompt changes the
  * next job) and refuses any name that resolves outside the prompts folder, symlinks included.
+ * Newlines are read as v1 read them (Python's universal newlines): `\r\n` and `\r` become `\n`.
  */
 @Injectable()
 export class PromptStore {
@@ -40,14 +41,15 @@ export class PromptStore {
       throw new PromptError(`prompt file ${label} resolves outside the prompts folder`, 'PROMPT_OUTSIDE_FOLDER');
     }
     try {
-      return { label, template: await readFile(resolvedFile, 'utf8') };
+      return { label, template: toUnixNewlines(await readFile(resolvedFile, 'utf8')) };
     } catch {
       throw new PromptError(`prompt file ${label} cannot be read`, 'PROMPT_MISSING');
     }
   }
 
-  /** Reads a prompt and checks it holds exactly `expectedPlaceholders` `{}` placeholders. */
-  async check(name: string, expectedPlaceholders: number): Promise<PromptFile> {
+  /** Reads a prompt and checks it holds `expectedPlaceholders` `{}` placeholders (one of them). */
+  async check(name: string, expectedPlaceholders: number | readonly number[]): Promise<PromptFile> {
+    const allowed = [expectedPlaceholders].flat();
     const prompt = await this.read(name);
     let count: number;
     try {
@@ -56,12 +58,16 @@ export class PromptStore {
       const reason = error instanceof Error ? error.message : String(error);
       throw new PromptError(`${prompt.label}: ${reason}`, 'TEMPLATE_SYNTAX');
     }
-    if (count !== expectedPlaceholders) {
+    if (!allowed.includes(count)) {
       throw new PromptError(
-        `${prompt.label} has ${count} {} placeholder(s), expected ${expectedPlaceholders}`,
+        `${prompt.label} has ${count} {} placeholder(s), expected ${allowed.join(' or ')}`,
         'PLACEHOLDER_COUNT',
       );
     }
     return prompt;
   }
+}
+
+function toUnixNewlines(text: string): string {
+  return text.replace(/\r\n?/g, '\n');
 }

@@ -65,6 +65,75 @@ describe('parseManifestFile: ok/', () => {
     });
   });
 
+  it("reads v1's loose values: YAML 1.1 booleans, text description, numbers as strings, summaryTurns 0", () => {
+    const result = parseManifestFile(read('ok', 'v1-loose-values.yaml'), { MANIFEST_TEMPERATURE: '0.35' });
+    if (!result.isValid) throw new Error('expected valid');
+    const [service] = result.services;
+    expect(service?.manifest).toMatchObject({ fields: 2, description: 'Résumé français' });
+    expect(service?.manifest.flavor[0]).toMatchObject({
+      modelName: 'mistral-7b',
+      totalContextLength: 8192,
+      createNewTurnAfter: 200,
+      summaryTurns: 0,
+      temperature: 0.35,
+      top_p: 0.7,
+      reduceSummary: false,
+      consolidateSummary: true,
+      reduce_prompt: null,
+    });
+    // /services shows the values as v1 did: as written, interpolation resolved, nulls kept.
+    expect(service?.published).toMatchObject({ fields: '2', description: 'Résumé français' });
+    expect((service?.published.flavor as Record<string, unknown>[])[0]).toMatchObject({
+      temperature: '0.35',
+      createNewTurnAfter: '200',
+      reduce_prompt: null,
+      label: 'mistral-7b',
+    });
+  });
+
+  it("publishes a v1 manifest in the file's key order, additions after the file's own keys", () => {
+    const result = parseManifestFile(read('ok', 'readme-style.yaml'), env);
+    if (!result.isValid) throw new Error('expected valid');
+    const published = result.services[0]?.published ?? {};
+    expect(Object.keys(published)).toEqual([
+      'type',
+      'fields',
+      'name',
+      'description',
+      'backend',
+      'flavor',
+      'route',
+    ]);
+    const release = parseManifestFile(read('ok', 'v1-release.yaml'), env);
+    if (!release.isValid) throw new Error('expected valid');
+    const flavor = (release.services[0]?.published.flavor as Record<string, unknown>[])[0] ?? {};
+    expect(Object.keys(flavor).slice(-4)).toEqual([
+      'reduceSummary',
+      'consolidateSummary',
+      'reduce_prompt',
+      'type',
+    ]);
+    expect(flavor.reduce_prompt).toBeNull();
+    const loose = parseManifestFile(read('ok', 'v1-style.yaml'), env);
+    if (!loose.isValid) throw new Error('expected valid');
+    const looseFlavor = (loose.services[0]?.published.flavor as Record<string, unknown>[])[0] ?? {};
+    expect(Object.keys(looseFlavor).slice(-4)).toEqual([
+      'top_p',
+      'reduceSummary',
+      'consolidateSummary',
+      'type',
+    ]);
+  });
+
+  it("resolves node references against config.yaml, as Hydra composed v1's files", () => {
+    const text = read('ok', 'v1-release.yaml').replace('fr: English summary', 'fr: ${swagger.description}');
+    const result = parseManifestFile(text, env, {
+      swagger: { description: '${oc.env:DESCRIPTION,Summaries}' },
+    });
+    if (!result.isValid) throw new Error('expected valid');
+    expect(result.services[0]?.published.description).toEqual({ fr: 'Summaries' });
+  });
+
   it('keeps an unknown field and warns about it', () => {
     const text = read('ok', 'readme-style.yaml').replace(
       '  backend: vLLM',
@@ -104,6 +173,16 @@ describe('parseManifestFile: not-ok/', () => {
     ['flavor-duplicate.yaml', 'summarize/en', 'flavor', /unique \("llama" appears twice\)/],
     ['route-duplicate-in-file.yaml', 'summarize/en', 'route', /already used by service "en"/],
     ['env-unset.yaml', 'summarize/en', undefined, /SURELY_UNSET_VARIABLE is not set/],
+    ['summary-turns-negative.yaml', 'en', 'flavor[0].summaryTurns', /summaryTurns must be 0 or more/],
+    [
+      'temperature-not-a-number.yaml',
+      'en',
+      'flavor[0].temperature',
+      /temperature must be (a number|between 0 and 2)/,
+    ],
+    ['reduce-prompt-path.yaml', 'en', 'flavor[0].reduce_prompt', /reduce_prompt must match/],
+    ['node-reference-missing.yaml', 'en', undefined, /"swagger.nowhere" not found/],
+    ['boolean-y.yaml', 'en', 'flavor[0].consolidateSummary', /true or false/],
   ])('%s is rejected: service %p, field %p', (file, serviceKey, field, message) => {
     const result = parseManifestFile(read('not-ok', file), env);
     if (result.isValid) throw new Error(`${file} was accepted`);

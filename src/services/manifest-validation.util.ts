@@ -1,12 +1,14 @@
-import { instanceToPlain, plainToInstance } from 'class-transformer';
+import { plainToInstance } from 'class-transformer';
 import { type ValidationError, validateSync } from 'class-validator';
-import { load as parseYaml } from 'js-yaml';
 import { ConfigError } from '../config/config.error';
 import { type EnvironmentVariables, interpolateTree } from '../config/interpolation.util';
+import { parseHydraYaml, readYaml11Boolean } from '../config/yaml.util';
 import type { ManifestProblem } from './manifest.error';
 import {
+  FLAVOR_DEFAULTS,
   KNOWN_FLAVOR_FIELDS,
   KNOWN_SERVICE_FIELDS,
+  NUMERIC_FLAVOR_FIELDS,
   ROUTE_PATTERN,
   type ServiceManifest,
   ServiceManifest as ServiceManifestClass,
@@ -30,14 +32,20 @@ export type ManifestParseResult =
   | { isValid: false; problems: ManifestProblem[] };
 
 /**
- * Parses and validates one manifest file against SPEC.md section 2 (YAML, schema, routes unique
- * within the file). Prompt files and cross-file route conflicts are checked by the registry.
- * Unknown fields are kept and reported as warnings, as v1 ignored them. Pure: no file access.
+ * Parses and validates one manifest file against SPEC.md section 2 (YAML 1.1 as v1 read it,
+ * interpolation, schema, routes unique within the file). Prompt files and cross-file route
+ * conflicts are checked by the registry. Unknown fields are kept and reported as warnings, as v1
+ * ignored them. Node references (`${swagger.description}`) resolve against `configYaml` with
+ * this file's services under `services`, as Hydra composed them. Pure: no file access.
  */
-export function parseManifestFile(text: string, env: EnvironmentVariables): ManifestParseResult {
+export function parseManifestFile(
+  text: string,
+  env: EnvironmentVariables,
+  configYaml: unknown = {},
+): ManifestParseResult {
   let document: unknown;
   try {
-    document = parseYaml(text);
+    document = parseHydraYaml(text);
   } catch (error) {
     const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
     return invalid({ code: 'YAML_SYNTAX', message: `invalid YAML: ${reason}` });
@@ -55,8 +63,10 @@ export function parseManifestFile(text: string, env: EnvironmentVariables): Mani
   const problems: ManifestProblem[] = [];
   const warnings: string[] = [];
   const services: ServiceDefinition[] = [];
+  const configRoot = configYaml !== null && typeof configYaml === 'object' ? configYaml : {};
+  const root = { ...configRoot, services: document };
   for (const [key, rawService] of Object.entries(document)) {
-    const result = validateService(key, rawService, env);
+    const result = validateService(key, rawService, env, root);
     if ('problems' in result) {
       problems.push(...result.problems);
       continue;
@@ -81,6 +91,7 @@ function validateService(
   key: string,
   rawService: unknown,
   env: EnvironmentVariables,
+  root: unknown,
 ): { service: ServiceDefinition; warnings: string[] } | { problems: ManifestProblem[] } {
   const problem = (field: string | undefined, message: string): { problems: ManifestProblem[] } => ({
     problems: [{ code: 'INVALID_FIELD', serviceKey: key, field, message }],
@@ -90,13 +101,15 @@ function validateService(
   }
   let resolved: Record<string, unknown>;
   try {
-    resolved = interpolateTree(rawService, env) as Record<string, unknown>;
+    resolved = interpolateTree(rawService, env, `services.${key}`, root) as Record<string, unknown>;
   } catch (error) {
     if (error instanceof ConfigError) return problem(undefined, error.message);
     throw error;
   }
 
-  const manifest = plainToInstance(ServiceManifestClass, resolved, { exposeDefaultValues: true });
+  const manifest = plainToInstance(ServiceManifestClass, withTypedScalars(resolved), {
+    exposeDefaultValues: true,
+  });
   const errors = validateSync(manifest, { forbidUnknownValues: false });
   if (errors.length > 0) {
     return {
@@ -117,11 +130,60 @@ function validateService(
     );
   }
 
-  const published = { ...instanceToPlain(manifest), route };
   return {
-    service: { key, route, fileLabel: '', manifest, published },
+    service: { key, route, fileLabel: '', manifest, published: publishedManifest(resolved, route) },
     warnings: unknownFieldWarnings(key, resolved),
   };
+}
+
+/**
+ * v1 files may carry numbers and booleans as strings (`temperature: ${oc.env:TEMP,0.2}` resolves
+ * to "0.2"): such strings become the value they spell (decimal notation only; YAML 1.1 boolean
+ * words), for validation and for the jobs. Anything else is left for the schema to refuse.
+ */
+function withTypedScalars(service: Record<string, unknown>): Record<string, unknown> {
+  const flavors = Array.isArray(service.flavor)
+    ? service.flavor.map((flavor: unknown) => {
+        if (flavor === null || typeof flavor !== 'object' || Array.isArray(flavor)) return flavor;
+        // `null` for a boolean, as v1's backend_defaults wrote it, means the default.
+        const typed: Record<string, unknown> = Object.fromEntries(
+          Object.entries(flavor).filter(
+            ([field, value]) => !(value === null && BOOLEAN_FLAVOR_FIELDS.has(field)),
+          ),
+        );
+        for (const field of NUMERIC_FLAVOR_FIELDS) typed[field] = decimalNumber(typed[field]);
+        for (const field of BOOLEAN_FLAVOR_FIELDS) {
+          const value = typed[field];
+          if (typeof value === 'string') typed[field] = readYaml11Boolean(value.trim()) ?? value;
+        }
+        return typed;
+      })
+    : service.flavor;
+  return { ...service, fields: decimalNumber(service.fields), flavor: flavors };
+}
+
+const BOOLEAN_FLAVOR_FIELDS = new Set(['reduceSummary', 'consolidateSummary']);
+
+const DECIMAL = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
+
+function decimalNumber(value: unknown): unknown {
+  return typeof value === 'string' && DECIMAL.test(value.trim()) ? Number(value.trim()) : value;
+}
+
+/**
+ * What `GET /services` shows, as v1 showed it: the manifest as written (key order kept, `null`
+ * kept, interpolation resolved); the only additions, after the file's own keys, are `route` when
+ * absent and the flavor defaults v1's files omit.
+ */
+function publishedManifest(resolved: Record<string, unknown>, route: string): Record<string, unknown> {
+  const flavors = Array.isArray(resolved.flavor)
+    ? resolved.flavor.map((flavor: unknown) => {
+        if (flavor === null || typeof flavor !== 'object') return flavor;
+        const missing = Object.entries(FLAVOR_DEFAULTS).filter(([field]) => !(field in flavor));
+        return { ...flavor, ...Object.fromEntries(missing) };
+      })
+    : resolved.flavor;
+  return { ...resolved, flavor: flavors, ...('route' in resolved ? {} : { route }) };
 }
 
 function unknownFieldWarnings(key: string, service: Record<string, unknown>): string[] {

@@ -14,6 +14,7 @@ import {
   Matches,
   Max,
   Min,
+  ValidateIf,
   ValidateNested,
   type ValidationArguments,
   registerDecorator,
@@ -64,16 +65,17 @@ const IsLessThanContext = () =>
     () => 'maxGenerationLength must be less than totalContextLength',
   );
 
-/** A map of language code to text, such as `{fr: Résumé, en: Summary}`. */
-const IsLanguageMap = () =>
+/** A map of language code to text, such as `{fr: Résumé, en: Summary}`, or one text (v1 took both). */
+const IsDescription = () =>
   Rule(
-    'isLanguageMap',
+    'isDescription',
     (value) =>
-      value !== null &&
-      typeof value === 'object' &&
-      !Array.isArray(value) &&
-      Object.values(value).every((text) => typeof text === 'string'),
-    () => 'description must be a map of language to text (e.g. en: English summary)',
+      typeof value === 'string' ||
+      (value !== null &&
+        typeof value === 'object' &&
+        !Array.isArray(value) &&
+        Object.values(value).every((text) => typeof text === 'string')),
+    () => 'description must be a text, or a map of language to text (e.g. en: English summary)',
   );
 
 function flavorName(flavor: unknown): unknown {
@@ -115,7 +117,9 @@ export class FlavorManifest {
   @apply(...positiveInteger('createNewTurnAfter'))
   createNewTurnAfter!: number;
 
-  @apply(...positiveInteger('summaryTurns'))
+  // 0 is allowed: no summary lines carried into the next prompt (v1 accepted it).
+  @IsInt({ message: 'summaryTurns must be an integer' })
+  @Min(0, { message: 'summaryTurns must be 0 or more' })
   summaryTurns!: number;
 
   @apply(...positiveInteger('maxNewTurns'))
@@ -141,10 +145,14 @@ export class FlavorManifest {
   @IsIn(OUTPUT_TYPES, { message: `type must be one of ${OUTPUT_TYPES.join(', ')}` })
   type: OutputType = 'abstractive';
 
-  @IsOptional()
+  // `null`/`~` (every v1 release manifest) means none; like v1, read only when reduceSummary is on.
+  @ValidateIf(
+    (flavor: FlavorManifest) =>
+      flavor.reduceSummary && flavor.reduce_prompt !== null && flavor.reduce_prompt !== undefined,
+  )
   @IsString({ message: 'reduce_prompt must be a string' })
   @Matches(FILE_NAME_PATTERN, { message: 'reduce_prompt must match [A-Za-z0-9._-]+' })
-  reduce_prompt?: string;
+  reduce_prompt?: string | null;
 }
 
 export class ServiceManifest {
@@ -166,8 +174,8 @@ export class ServiceManifest {
   route?: string;
 
   @IsOptional()
-  @IsLanguageMap()
-  description?: Record<string, string>;
+  @IsDescription()
+  description?: string | Record<string, string> | null;
 
   @IsOptional()
   @IsString({ message: 'backend must be a string' })
@@ -180,6 +188,24 @@ export class ServiceManifest {
   @Type(() => FlavorManifest)
   flavor!: FlavorManifest[];
 }
+
+/** Flavor fields that hold numbers: v1 files may carry them as strings (`${oc.env:TEMP,0.2}`). */
+export const NUMERIC_FLAVOR_FIELDS = [
+  'totalContextLength',
+  'maxGenerationLength',
+  'createNewTurnAfter',
+  'summaryTurns',
+  'maxNewTurns',
+  'temperature',
+  'top_p',
+] as const;
+
+/** Flavor fields that hold booleans, and the defaults `GET /services` shows when they are absent. */
+export const FLAVOR_DEFAULTS = {
+  reduceSummary: false,
+  consolidateSummary: false,
+  type: 'abstractive',
+} as const;
 
 export const KNOWN_SERVICE_FIELDS = new Set([
   'type',

@@ -4,6 +4,7 @@ import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } f
 import { type FSWatcher, watch } from 'chokidar';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { ConfigError } from '../config/config.error';
+import { readConfigYaml } from '../config/load-app-config';
 import { ServicesRegistry } from './services-registry.service';
 
 /** Quiet time after the last file event before the folder is rescanned. */
@@ -11,15 +12,17 @@ const RESCAN_DEBOUNCE_MS = 150;
 const MANIFEST_FILE = /^[^.].*\.ya?ml$/i;
 
 /**
- * Reads `.hydra-conf/services/*.yaml` at start-up and watches the folder. Any event triggers a
- * debounced rescan that applies changed and deleted files to the registry, one at a time. A
- * rescan (rather than per-event handling) also covers editors' atomic saves and Kubernetes
- * ConfigMap symlink swaps.
+ * Reads `.hydra-conf/services/*.yaml` at start-up and watches the folder and `config.yaml`. Any
+ * event triggers a debounced rescan that applies changed and deleted files to the registry, one
+ * at a time. A rescan (rather than per-event handling) also covers editors' atomic saves and
+ * Kubernetes ConfigMap symlink swaps. A changed `config.yaml` re-ranks the files (its
+ * `defaults:` list) and re-applies every manifest, since node references may point into it.
  */
 @Injectable()
 export class ManifestsRepository implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(ManifestsRepository.name);
   private readonly lastSeenText = new Map<string, string>();
+  private lastSeenConfigText: string | undefined;
   private watcher: FSWatcher | undefined;
   private debounceTimer: NodeJS.Timeout | undefined;
   private rescanChain: Promise<void> = Promise.resolve();
@@ -42,11 +45,16 @@ export class ManifestsRepository implements OnModuleInit, OnModuleDestroy {
         'INVALID_CONFIG_FIELD',
       );
     }
+    this.lastSeenConfigText = await readFile(this.config.configFile, 'utf8').catch(() => undefined);
     await this.rescan();
     if (this.registry.list().length === 0) {
       this.logger.warn(`No service loaded from ${this.folderLabel()}`);
     }
-    const watcher = watch(this.config.servicesPath, { ignoreInitial: true, depth: 0 });
+    // The config folder itself (depth 1 reaches services/): config.yaml may be a ConfigMap symlink.
+    const watcher = watch([this.config.servicesPath, this.config.configFile], {
+      ignoreInitial: true,
+      depth: 0,
+    });
     this.watcher = watcher;
     watcher.on('all', () => this.scheduleRescan());
     watcher.on('error', (error: unknown) =>
@@ -79,6 +87,7 @@ export class ManifestsRepository implements OnModuleInit, OnModuleDestroy {
   private async rescan(): Promise<void> {
     if (this.isClosed) return;
     try {
+      await this.reloadConfigYamlIfChanged();
       const files = await this.listManifestFiles();
       for (const [label, path] of files) {
         const text = await readFile(path, 'utf8').catch(() => undefined);
@@ -95,6 +104,28 @@ export class ManifestsRepository implements OnModuleInit, OnModuleDestroy {
     } catch (error) {
       this.logger.error(`Reading ${this.folderLabel()} failed: ${String(error)}`);
     }
+  }
+
+  /** A changed config.yaml: new precedence, and every manifest applied again. */
+  private async reloadConfigYamlIfChanged(): Promise<void> {
+    const text = await readFile(this.config.configFile, 'utf8').catch(() => undefined);
+    if (text === this.lastSeenConfigText) return;
+    this.lastSeenConfigText = text;
+    const label = relative(process.cwd(), this.config.configFile) || this.config.configFile;
+    let configYaml: unknown;
+    try {
+      configYaml = readConfigYaml(this.config.configFile, label) ?? {};
+    } catch (error) {
+      this.logger.error(
+        `${String(error instanceof Error ? error.message : error)} (the previous version keeps applying)`,
+      );
+      return;
+    }
+    this.logger.log(
+      `${label} changed: its defaults: list and references apply now; other settings at the next restart`,
+    );
+    this.registry.setConfigYaml(configYaml);
+    this.lastSeenText.clear();
   }
 
   /** Manifest files by label (`services/en.yaml`), skipping hidden entries and folders. */

@@ -33,7 +33,11 @@ export function withServicePaths(base: OpenAPIObject, services: readonly Service
 function buildGeneratePath(service: ServiceDefinition): PathItemObject {
   const { manifest } = service;
   const flavorNames = manifest.flavor.map((flavor) => flavor.name);
-  const descriptions = Object.entries(manifest.description ?? {});
+  // v1 files may give one plain text instead of a map of languages.
+  const descriptions =
+    typeof manifest.description === 'string'
+      ? [['', manifest.description] as const]
+      : Object.entries(manifest.description ?? {});
   const summary = descriptions.find(([language]) => language === 'en')?.[1] ?? descriptions[0]?.[1];
   const flavorTable = manifest.flavor
     .map(
@@ -42,7 +46,7 @@ function buildGeneratePath(service: ServiceDefinition): PathItemObject {
     )
     .join('\n');
   const description = [
-    ...descriptions.map(([language, text]) => `**${language}**: ${text}`),
+    ...descriptions.map(([language, text]) => (language ? `**${language}**: ${text}` : text)),
     `Mode: ${manifest.fields === 2 ? 'progressive (fields: 2)' : 'independent map (fields: 1)'}; prompt \`${manifest.name}\`.`,
     '| flavor | model | context (tokens) | temperature | top_p |\n| --- | --- | --- | --- | --- |\n' +
       flavorTable,
