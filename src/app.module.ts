@@ -33,10 +33,15 @@ export class ApiModule {
   }
 }
 
-/** The worker side (ROLE=worker, and ROLE=all): the BullMQ worker running the pipeline. */
+/** The worker side (ROLE=worker): the BullMQ worker running the pipeline, and its health routes. */
 @Module({})
 export class WorkerModule {
   static forRoot(config: AppConfig): DynamicModule {
-    return { module: WorkerModule, imports: [ConfigModule.forRoot(config), PipelineModule] };
+    return {
+      module: WorkerModule,
+      // Health on HTTP_PORT too (nothing else is routed): container and pod probes fit every role.
+      imports: [ConfigModule.forRoot(config), RedisModule, HealthModule, PipelineModule],
+      providers: [{ provide: APP_FILTER, useClass: GatewayExceptionFilter }],
+    };
   }
 }

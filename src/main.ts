@@ -20,15 +20,19 @@ async function main(): Promise<void> {
   const startedAt = performance.now();
   const gateway = await createGateway(config, logger);
   gateway.context.enableShutdownHooks(['SIGTERM', 'SIGINT']);
-  if (gateway.http) {
-    await gateway.http.listen(config.httpPort, '0.0.0.0');
-    const elapsedMs = Math.round(performance.now() - startedAt);
+  await gateway.http.listen(config.httpPort, '0.0.0.0');
+  const elapsedMs = Math.round(performance.now() - startedAt);
+  if (config.role === 'worker') {
     logger.log(
-      `Gateway (role ${config.role}) listening on port ${config.httpPort}; docs at ${config.swagger.path} (started in ${elapsedMs} ms)`,
+      `Worker started (role worker), ${config.concurrency} job(s) at once; health on port ${config.httpPort} (started in ${elapsedMs} ms)`,
       'Bootstrap',
     );
   } else {
-    logger.log(`Worker started (role ${config.role}), ${config.concurrency} job(s) at once`, 'Bootstrap');
+    const docs = config.swagger.path === '' ? 'Swagger UI off' : `docs at ${config.swagger.path}`;
+    logger.log(
+      `Gateway (role ${config.role}) listening on port ${config.httpPort}; ${docs} (started in ${elapsedMs} ms)`,
+      'Bootstrap',
+    );
   }
 }
 

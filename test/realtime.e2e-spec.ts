@@ -197,9 +197,9 @@ describe('WebSocket API (SPEC.md section 5)', () => {
       simulator.latencyMs = 20;
       const text = readTranscript('ES2004a.txt');
       const socket = await open('/ws/results');
+      // Several heartbeat intervals pass: nothing is sent before the answer to the first array (v1).
       await new Promise((resolve) => setTimeout(resolve, 1_000));
-      expect(socket.messages.length).toBeGreaterThanOrEqual(2);
-      expect(socket.messages.every((message) => JSON.stringify(message) === '{"status":"alive"}')).toBe(true);
+      expect(socket.messages).toEqual([]);
 
       const first = await submit(gateway, 'test/map', text);
       socket.send([first]);

@@ -243,13 +243,42 @@ describe('HTTP API of the services (SPEC.md section 4)', () => {
     expect(await response.json()).toEqual({ detail: 'Not Found' });
   });
 
-  it('answers CORS preflights for any origin by default, as v1', async () => {
-    const response = await fetch(`${gateway.baseUrl}/services`, {
+  it("answers CORS as v1's Starlette middleware: origin echoed, credentials allowed, preflight 200 cached 600 s", async () => {
+    const preflight = await fetch(`${gateway.baseUrl}/services/summarize/en/generate`, {
       method: 'OPTIONS',
-      headers: { origin: 'https://app.example', 'access-control-request-method': 'POST' },
+      headers: {
+        origin: 'https://app.example',
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'authorization, x-custom',
+      },
     });
-    expect(response.status).toBe(204);
-    expect(response.headers.get('access-control-allow-origin')).toBe('*');
+    expect(preflight.status).toBe(200);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe('https://app.example');
+    expect(preflight.headers.get('access-control-allow-credentials')).toBe('true');
+    expect(preflight.headers.get('access-control-max-age')).toBe('600');
+    expect(preflight.headers.get('access-control-allow-methods')).toContain('POST');
+    expect(preflight.headers.get('access-control-allow-headers')).toBe('authorization, x-custom');
+    const simple = await fetch(`${gateway.baseUrl}/services`, {
+      headers: { origin: 'https://other.example' },
+    });
+    expect(simple.headers.get('access-control-allow-origin')).toBe('https://other.example');
+    expect(simple.headers.get('access-control-allow-credentials')).toBe('true');
+    expect(simple.headers.get('vary')).toMatch(/origin/i);
+  });
+
+  it("serves the OpenAPI document at v1's /openapi.json and ReDoc at /redoc, its script from this server", async () => {
+    const document = (await (await fetch(`${gateway.baseUrl}/openapi.json`)).json()) as { paths: object };
+    expect(Object.keys(document.paths)).toContain('/services/summarize/en/generate');
+    const page = await fetch(`${gateway.baseUrl}/redoc`);
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    expect(html).toContain('<redoc spec-url="/openapi.json">');
+    const scriptPath = /<script src="([^"]+)">/.exec(html)?.[1] ?? '';
+    expect(scriptPath.startsWith('/')).toBe(true);
+    const script = await fetch(`${gateway.baseUrl}${scriptPath}`);
+    expect(script.status).toBe(200);
+    expect(script.headers.get('content-type')).toMatch(/javascript/);
+    expect((await script.text()).length).toBeGreaterThan(100_000);
   });
 
   it('serves the Swagger UI and the JSON document with one path per service', async () => {
@@ -278,6 +307,30 @@ describe('HTTP API of the services (SPEC.md section 4)', () => {
 
   it('the sample services are the repository files, prompts included', () => {
     expect(readFileSync(join(REPOSITORY_ROOT, 'prompts/summarize-en.txt'), 'utf8')).toContain('{}');
+  });
+});
+
+describe('CORS_ORIGINS and SWAGGER_URL', () => {
+  let gateway: TestGateway;
+
+  beforeAll(async () => {
+    gateway = await startTestGateway({ env: { CORS_ORIGINS: 'https://app.example', SWAGGER_URL: '' } });
+  });
+
+  afterAll(() => gateway.close());
+
+  it('echoes only a listed origin', async () => {
+    const listed = await fetch(`${gateway.baseUrl}/services`, { headers: { origin: 'https://app.example' } });
+    expect(listed.headers.get('access-control-allow-origin')).toBe('https://app.example');
+    const other = await fetch(`${gateway.baseUrl}/services`, { headers: { origin: 'https://evil.example' } });
+    expect(other.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
+  it('an empty SWAGGER_URL turns the Swagger UI off; /openapi.json stays, as FastAPI kept it', async () => {
+    for (const path of ['/docs', '/docs-json', '/-json']) {
+      expect([path, (await fetch(`${gateway.baseUrl}${path}`)).status]).toEqual([path, 404]);
+    }
+    expect((await fetch(`${gateway.baseUrl}/openapi.json`)).status).toBe(200);
   });
 });
 

@@ -113,18 +113,30 @@ describe('the built gateway (start:prod)', () => {
       expect(() => JSON.parse(line) as unknown).not.toThrow();
   });
 
-  it('ROLE=worker starts without HTTP and stops on SIGTERM', async () => {
+  it('ROLE=worker serves only its health routes on HTTP_PORT, starts with an empty OPENAI_API_TOKEN, stops on SIGTERM', async () => {
     const port = await findFreePort();
     const { child, finished, output } = startBuiltGateway({
       ROLE: 'worker',
       HTTP_PORT: String(port),
       SERVICES_BROKER: requiredTestRedisUrl(),
+      // v1 accepted an empty token (it sent `Bearer ` with nothing after it).
+      OPENAI_API_TOKEN: '',
     });
     await waitFor(async () => output().includes('Worker started'), 15_000, 'the worker to start');
-    await expect(fetch(`http://127.0.0.1:${port}/healthcheck`)).rejects.toThrow();
+    // The container health check of every role: GET /healthcheck on HTTP_PORT.
+    const health = await fetch(`http://127.0.0.1:${port}/healthcheck`);
+    expect(health.status).toBe(200);
+    expect(await health.text()).toBe('"1"');
+    expect((await fetch(`http://127.0.0.1:${port}/health/ready`)).status).toBe(200);
+    for (const path of ['/services', '/results/some-id', '/docs', '/openapi.json']) {
+      const response = await fetch(`http://127.0.0.1:${port}${path}`);
+      expect([path, response.status]).toEqual([path, 404]);
+      expect(await response.json()).toHaveProperty('detail');
+    }
     child.kill('SIGTERM');
     const result = await finished;
     expect(result.code === 0 || result.signal === 'SIGTERM').toBe(true);
+    expect(result.stderr).not.toMatch(/Error|at .*\.js:\d+/);
   });
 });
 

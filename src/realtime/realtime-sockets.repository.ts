@@ -19,7 +19,10 @@ const MAX_MISSED_PINGS = 2;
 const CLOSE_GRACE_MS = 1_000;
 
 interface Connection {
-  /** `WS /ws/results` sockets get `{"status":"alive"}` heartbeats; per-job sockets do not (v1). */
+  /**
+   * `WS /ws/results` sockets get `{"status":"alive"}` heartbeats once their first array has been
+   * answered (v1 sent nothing before it); per-job sockets never do (v1).
+   */
   receivesHeartbeats: boolean;
   missedPings: number;
 }
@@ -56,6 +59,12 @@ export class RealtimeSocketsRepository implements OnModuleDestroy {
     });
     // Arrived during shutdown: closed at once, and `onClose` still frees what its gateway set up.
     if (this.isShuttingDown) socket.close(CloseCode.goingAway, 'Server shutting down');
+  }
+
+  /** From now on, `socket` gets `{"status":"alive"}` at every tick. */
+  startHeartbeats(socket: WebSocket): void {
+    const connection = this.connections.get(socket);
+    if (connection) connection.receivesHeartbeats = true;
   }
 
   /** Sends one JSON message; false when the socket is no longer open. */

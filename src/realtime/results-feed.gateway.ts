@@ -34,7 +34,7 @@ export class ResultsFeedGateway implements OnGatewayConnection<WebSocket> {
   handleConnection(socket: WebSocket): void {
     const subscriptions = new Map<string, JobWatch>();
     let isClosed = false;
-    this.sockets.add(socket, { receivesHeartbeats: true }, () => {
+    this.sockets.add(socket, { receivesHeartbeats: false }, () => {
       isClosed = true;
       subscriptions.forEach((watch) => watch.stop());
       subscriptions.clear();
@@ -90,6 +90,8 @@ export class ResultsFeedGateway implements OnGatewayConnection<WebSocket> {
       socket,
       watches.map((watch) => feedMessage(watch.jobId, watch.initial)),
     );
+    // v1 sent nothing before answering the first array: heartbeats start after it.
+    this.sockets.startHeartbeats(socket);
     for (const watch of watches) {
       if (isTerminal(watch.initial)) {
         watch.stop();

@@ -23,6 +23,8 @@ export function startWorkerProcess(
 ): ChildProcess {
   return startGatewayProcess(shared.root, {
     ROLE: 'worker',
+    // Workers serve their health routes too: an ephemeral port each, never a fixed one.
+    HTTP_PORT: '0',
     SERVICES_BROKER: shared.redisUrl,
     OPENAI_API_BASE: llmBaseUrl,
     JOB_LOCK_SECONDS: '1',
