@@ -1,13 +1,23 @@
 // `npm run fake-llm`: the LLM simulator alone, for local runs without a GPU.
-// FAKE_LLM_PORT (default 9000, the port of the default OPENAI_API_BASE), FAKE_LLM_LATENCY_MS (default 300).
+// FAKE_LLM_PORT (default 9000, the port of the default OPENAI_API_BASE), FAKE_LLM_LATENCY_MS (default
+// 300, before any answer), FAKE_LLM_FIRST_TOKEN_MS (default 0, a streamed answer's time to first token),
+// FAKE_LLM_TOKEN_MS (default 0, between two streamed words).
 import { LlmSimulator } from './llm-simulator';
+
+function milliseconds(name: string, defaultValue: number): number {
+  const value = Number(process.env[name] ?? defaultValue);
+  if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a number of milliseconds ≥ 0`);
+  return value;
+}
 
 async function main(): Promise<void> {
   const port = Number(process.env.FAKE_LLM_PORT ?? 9000);
-  const latencyMs = Number(process.env.FAKE_LLM_LATENCY_MS ?? 300);
-  const simulator = await new LlmSimulator({ latencyMs }).start(port, '127.0.0.1');
+  const latencyMs = milliseconds('FAKE_LLM_LATENCY_MS', 300);
+  const firstTokenMs = milliseconds('FAKE_LLM_FIRST_TOKEN_MS', 0);
+  const tokenMs = milliseconds('FAKE_LLM_TOKEN_MS', 0);
+  const simulator = await new LlmSimulator({ latencyMs, firstTokenMs, tokenMs }).start(port, '127.0.0.1');
   process.stdout.write(
-    `LLM SIMULATOR (not a real model) listening on ${simulator.baseUrl}: answers are canned, ${latencyMs} ms latency\n`,
+    `LLM SIMULATOR (not a real model) listening on ${simulator.baseUrl}: answers are canned, ${latencyMs} ms latency, streamed answers ${firstTokenMs} ms to first token then ${tokenMs} ms per word\n`,
   );
   const stop = () => {
     void simulator.stop().then(() => process.exit(0));

@@ -1,14 +1,17 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { TokenizerFamily } from '../../src/tokenizers/tokenizer-resolution.util';
 import { TokenizersService } from '../../src/tokenizers/tokenizers.service';
 
 /**
  * An OpenAI-compatible server that behaves like vLLM, the only test double of the project:
- * `POST /v1/chat/completions`, `GET /v1/models` (with `max_model_len`), OpenAI error bodies,
- * 400 context-length rejections counted with the model's own vocabulary, configurable latency,
- * injected faults (429 with Retry-After, 500, hang, context-length) and a log of every request.
- * Its answers are deterministic functions of the prompt (see `simulatedAnswer`).
+ * `POST /v1/chat/completions`, streamed (`stream: true`) or not, `GET /v1/models` (with
+ * `max_model_len`), OpenAI error bodies, 400 context-length rejections counted with the model's
+ * own vocabulary, configurable latency (before the answer, before the first streamed token,
+ * between two streamed tokens), injected faults (429 with Retry-After, 500, hang, context-length,
+ * a stream that stalls, drops its connection or sends an error event part-way) and a log of every
+ * request. Its answers are deterministic functions of the prompt (see `simulatedAnswer`).
  */
 
 export interface SimulatedModel {
@@ -17,11 +20,27 @@ export interface SimulatedModel {
   tokenizer: TokenizerFamily;
 }
 
+/**
+ * `hang` never sends a status line, streamed or not. The stream faults send `afterChunks` `data:`
+ * chunks (0: the status line only; the first chunk is the `role` one), then: `stall` goes silent
+ * with the connection open, `disconnect` drops the connection, `stream_error` sends the error
+ * event vLLM sends when generation fails (a `data:` line holding `{"error": {...}}`, then
+ * `data: [DONE]`), `end_early` ends the body cleanly with no finish reason and no `[DONE]` (a
+ * proxy giving up). A request that does not stream answers `stall` with a hang, `disconnect` and
+ * `end_early` by dropping the connection, `stream_error` with a 500.
+ */
 export type Fault =
   | { kind: 'rate_limit'; retryAfterSeconds: number }
   | { kind: 'server_error' }
   | { kind: 'hang' }
-  | { kind: 'context_length' };
+  | { kind: 'context_length' }
+  | { kind: 'stall'; afterChunks: number }
+  | { kind: 'disconnect'; afterChunks: number }
+  | { kind: 'stream_error'; afterChunks: number }
+  | { kind: 'end_early'; afterChunks: number };
+
+/** How a streamed answer ended: `client_gone` when the client closed the connection first. */
+export type StreamEnd = 'done' | 'stalled' | 'disconnected' | 'error_event' | 'ended_early' | 'client_gone';
 
 export interface LoggedRequest {
   model: string;
@@ -29,10 +48,29 @@ export interface LoggedRequest {
   maxTokens: number | undefined;
   temperature: number | undefined;
   topP: number | undefined;
+  /** The `Authorization` header as it arrived (keys are fake in tests). */
+  authorization: string | undefined;
+  isStream: boolean;
+  includeUsage: boolean;
   promptTokens: number;
+  /** HTTP status sent; -1 when none was (a hang, or a connection dropped before any answer). */
   status: number;
   answer: string | undefined;
+  /** `data:` chunks sent, `[DONE]` not counted; 0 for an answer that does not stream. */
+  chunksSent: number;
+  /** Undefined for an answer that does not stream, and while a stream is still going. */
+  streamEnd: StreamEnd | undefined;
   receivedAt: number;
+}
+
+export interface LlmSimulatorOptions {
+  /** Before any answer (status line included), streamed or not: a queue in front of the model. */
+  latencyMs?: number;
+  /** Streamed answers: after the status line, before the first chunk (time to first token). */
+  firstTokenMs?: number;
+  /** Streamed answers: before each content chunk after the first (one chunk per word). */
+  tokenMs?: number;
+  models?: SimulatedModel[];
 }
 
 export const DEFAULT_MODELS: SimulatedModel[] = [
@@ -70,20 +108,33 @@ export function simulatedAnswer(prompt: string): string {
   return summaries.filter((_, index) => index % 2 === 0).join('\n');
 }
 
+/**
+ * Splits an answer into the pieces a streamed answer carries, one per word with the whitespace
+ * that follows it; joined, they give the answer back exactly.
+ */
+export function answerPieces(answer: string): string[] {
+  return answer === '' ? [] : answer.split(/(?<=\s)(?=\S)/);
+}
+
 export class LlmSimulator {
   readonly requests: LoggedRequest[] = [];
   latencyMs: number;
+  firstTokenMs: number;
+  tokenMs: number;
   inFlight = 0;
   maxInFlight = 0;
   private readonly faults: Fault[] = [];
   private readonly models: Map<string, SimulatedModel>;
   private readonly tokenizers = new TokenizersService();
   private readonly server: Server;
-  private readonly hangingResponses = new Set<ServerResponse>();
+  /** Every chat response not yet closed: `stop()` ends them, hanging or streaming. */
+  private readonly openResponses = new Set<ServerResponse>();
   private port = 0;
 
-  constructor(options: { latencyMs?: number; models?: SimulatedModel[] } = {}) {
+  constructor(options: LlmSimulatorOptions = {}) {
     this.latencyMs = options.latencyMs ?? 0;
+    this.firstTokenMs = options.firstTokenMs ?? 0;
+    this.tokenMs = options.tokenMs ?? 0;
     this.models = new Map((options.models ?? DEFAULT_MODELS).map((model) => [model.id, model]));
     this.server = createServer((request, response) => {
       this.handle(request, response).catch((error: unknown) => {
@@ -106,8 +157,8 @@ export class LlmSimulator {
   }
 
   async stop(): Promise<void> {
-    for (const response of this.hangingResponses) response.destroy();
-    this.hangingResponses.clear();
+    for (const response of this.openResponses) response.destroy();
+    this.openResponses.clear();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
@@ -154,22 +205,32 @@ export class LlmSimulator {
       .map((message) => (typeof message.content === 'string' ? message.content : ''))
       .join('\n');
     const maxTokens = typeof body.max_tokens === 'number' ? body.max_tokens : undefined;
+    const streamOptions = body.stream_options as { include_usage?: unknown } | null | undefined;
     const entry: LoggedRequest = {
       model: modelId,
       prompt,
       maxTokens,
       temperature: typeof body.temperature === 'number' ? body.temperature : undefined,
       topP: typeof body.top_p === 'number' ? body.top_p : undefined,
+      authorization: request.headers.authorization,
+      isStream: body.stream === true,
+      includeUsage: body.stream === true && streamOptions?.include_usage === true,
       promptTokens: 0,
       status: 0,
       answer: undefined,
+      chunksSent: 0,
+      streamEnd: undefined,
       receivedAt: Date.now(),
     };
     this.requests.push(entry);
     this.inFlight += 1;
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    this.openResponses.add(response);
+    const connectionClosed = new AbortController();
     response.once('close', () => {
       this.inFlight -= 1;
+      this.openResponses.delete(response);
+      connectionClosed.abort();
     });
 
     const model = this.models.get(modelId);
@@ -179,7 +240,7 @@ export class LlmSimulator {
       return;
     }
     entry.promptTokens = this.tokenizers.family(model.tokenizer).count(prompt) + CHAT_TEMPLATE_TOKENS;
-    if (this.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
+    if (!(await pause(this.latencyMs, connectionClosed.signal))) return;
 
     const fault = this.faults.shift();
     const requested = entry.promptTokens + (maxTokens ?? 0);
@@ -204,31 +265,158 @@ export class LlmSimulator {
         this.sendError(response, 500, 'Internal server error', 'InternalServerError');
         return;
       case 'hang':
-        entry.status = -1; // never answers; the client's timeout must fire
-        this.hangingResponses.add(response);
-        response.once('close', () => this.hangingResponses.delete(response));
+        entry.status = -1; // never answers; the client's timeout must fire, `stop()` ends it
         return;
+      case 'stall':
+      case 'disconnect':
+      case 'stream_error':
+      case 'end_early':
+        if (!entry.isStream) {
+          this.answerStreamFaultWithoutStream(response, entry, fault.kind);
+          return;
+        }
+        break;
       case undefined:
         break;
     }
     const answer = simulatedAnswer(prompt);
     const completionTokens = this.tokenizers.family(model.tokenizer).count(answer);
+    const usage = {
+      prompt_tokens: entry.promptTokens,
+      completion_tokens: completionTokens,
+      total_tokens: entry.promptTokens + completionTokens,
+    };
     entry.status = 200;
     entry.answer = answer;
+    const id = `chatcmpl-${this.requests.length}`;
+    const created = Math.floor(Date.now() / 1000);
+    if (entry.isStream) {
+      const streamFault = fault && 'afterChunks' in fault ? fault : undefined;
+      await this.streamAnswer(
+        response,
+        connectionClosed.signal,
+        entry,
+        { id, created, model: modelId },
+        usage,
+        streamFault,
+      );
+      return;
+    }
     this.sendJson(response, 200, {
-      id: `chatcmpl-${this.requests.length}`,
+      id,
       object: 'chat.completion',
-      created: Math.floor(Date.now() / 1000),
+      created,
       model: modelId,
       choices: [
         { index: 0, message: { role: 'assistant', content: answer }, finish_reason: 'stop', logprobs: null },
       ],
-      usage: {
-        prompt_tokens: entry.promptTokens,
-        completion_tokens: completionTokens,
-        total_tokens: entry.promptTokens + completionTokens,
-      },
+      usage,
     });
+  }
+
+  /**
+   * vLLM's streamed answer: the status line, a first chunk with the role, one chunk per word, a
+   * chunk with the finish reason, a chunk with the usage and no choice when
+   * `stream_options.include_usage` is set, then `data: [DONE]`.
+   */
+  private async streamAnswer(
+    response: ServerResponse,
+    connectionClosed: AbortSignal,
+    entry: LoggedRequest,
+    header: { id: string; created: number; model: string },
+    usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number },
+    fault: Extract<Fault, { afterChunks: number }> | undefined,
+  ): Promise<void> {
+    const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) => ({
+      ...header,
+      object: 'chat.completion.chunk',
+      choices,
+      ...extra,
+    });
+    const choice = (delta: Record<string, unknown>, finishReason: string | null = null) => ({
+      index: 0,
+      delta,
+      logprobs: null,
+      finish_reason: finishReason,
+    });
+    const pieces = answerPieces(entry.answer ?? '');
+    const chunks = [
+      chunk([choice({ role: 'assistant', content: '' })]),
+      ...pieces.map((piece) => chunk([choice({ content: piece })])),
+      chunk([choice({}, 'stop')]),
+      ...(entry.includeUsage ? [chunk([], { usage })] : []),
+    ];
+    // Before the first chunk: time to first token; before each word after the first: tokenMs.
+    const delayBeforeMs = (index: number) =>
+      index === 0 ? this.firstTokenMs : index >= 2 && index <= pieces.length ? this.tokenMs : 0;
+    response.once('close', () => {
+      entry.streamEnd ??= 'client_gone';
+    });
+    response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    response.flushHeaders();
+    const sentCount = Math.min(fault?.afterChunks ?? chunks.length, chunks.length);
+    for (let index = 0; index < sentCount; index += 1) {
+      const delayMs = delayBeforeMs(index);
+      if (!(await pause(delayMs, connectionClosed))) return;
+      const data = `data: ${JSON.stringify(chunks[index])}\n\n`;
+      if (index === sentCount - 1 && fault?.kind === 'disconnect') {
+        // Out of the socket before it is dropped, as a server that dies after sending would do.
+        await new Promise((resolve) => response.write(data, resolve));
+      } else {
+        response.write(data);
+      }
+      entry.chunksSent += 1;
+    }
+    switch (fault?.kind) {
+      case 'stall':
+        entry.streamEnd = 'stalled'; // the connection stays open until the client or `stop()` ends it
+        return;
+      case 'disconnect':
+        entry.streamEnd = 'disconnected';
+        response.destroy();
+        return;
+      case 'stream_error': {
+        entry.streamEnd = 'error_event';
+        // vLLM's `create_streaming_error_response`: its 400 code names no bad request here.
+        const error = {
+          message: 'Simulated engine failure mid-stream',
+          type: 'BadRequestError',
+          param: null,
+          code: 400,
+        };
+        response.end(`data: ${JSON.stringify({ error })}\n\ndata: [DONE]\n\n`);
+        return;
+      }
+      case 'end_early':
+        entry.streamEnd = 'ended_early'; // a clean end of the body, no finish reason, no [DONE]
+        response.end();
+        return;
+      case undefined:
+        entry.streamEnd = 'done';
+        response.end('data: [DONE]\n\n');
+        return;
+    }
+  }
+
+  private answerStreamFaultWithoutStream(
+    response: ServerResponse,
+    entry: LoggedRequest,
+    kind: 'stall' | 'disconnect' | 'stream_error' | 'end_early',
+  ): void {
+    switch (kind) {
+      case 'stall':
+        entry.status = -1;
+        return;
+      case 'disconnect':
+      case 'end_early':
+        entry.status = -1;
+        response.destroy();
+        return;
+      case 'stream_error':
+        entry.status = 500;
+        this.sendError(response, 500, 'Simulated engine failure', 'InternalServerError');
+        return;
+    }
   }
 
   private sendJson(response: ServerResponse, status: number, body: unknown): void {
@@ -239,6 +427,18 @@ export class LlmSimulator {
 
   private sendError(response: ServerResponse, status: number, message: string, type: string): void {
     this.sendJson(response, status, { error: { message, type, param: null, code: status } });
+  }
+}
+
+/** Waits `delayMs` (none when 0); false, at once, when the connection closed before or meanwhile. */
+async function pause(delayMs: number, connectionClosed: AbortSignal): Promise<boolean> {
+  if (connectionClosed.aborted) return false;
+  if (delayMs <= 0) return true;
+  try {
+    await sleep(delayMs, undefined, { signal: connectionClosed });
+    return true;
+  } catch {
+    return false;
   }
 }
 
