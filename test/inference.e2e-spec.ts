@@ -1,10 +1,12 @@
 import { getEventListeners } from 'node:events';
+import { Logger } from '@nestjs/common';
 import Redis from 'ioredis';
 import type { AppConfig } from '../src/config/app-config';
 import { parseAppConfig } from '../src/config/parse-app-config.util';
 import { INFERENCE_SEMAPHORE_KEY, InferenceClient } from '../src/inference/inference.client';
+import { InferenceError } from '../src/inference/inference.error';
 import { requiredTestRedisUrl } from './support/gateway';
-import { LlmSimulator } from './support/llm-simulator';
+import { answerPieces, LlmSimulator, simulatedAnswer } from './support/llm-simulator';
 
 function configFor(simulator: LlmSimulator, env: Record<string, string> = {}): AppConfig {
   return parseAppConfig({
@@ -45,6 +47,8 @@ describe('InferenceClient against the LLM simulator and a real Redis', () => {
   beforeEach(async () => {
     simulator.reset();
     simulator.latencyMs = 0;
+    simulator.firstTokenMs = 0;
+    simulator.tokenMs = 0;
     const redis = new Redis(requiredTestRedisUrl());
     await redis.del(INFERENCE_SEMAPHORE_KEY);
     redis.disconnect();
@@ -54,7 +58,7 @@ describe('InferenceClient against the LLM simulator and a real Redis', () => {
     await simulator.stop();
   });
 
-  it('sends one user message with model, max_tokens, temperature and top_p', async () => {
+  it('streams one user message with model, max_tokens, temperature and top_p, usage included', async () => {
     const completion = await newClient().complete(request());
     expect(completion).toMatchObject({ content: 'Alice : hello there (2 words)', attempts: 1 });
     expect(simulator.requests[0]).toMatchObject({
@@ -62,7 +66,52 @@ describe('InferenceClient against the LLM simulator and a real Redis', () => {
       maxTokens: 100,
       temperature: 0.2,
       topP: 0.9,
+      isStream: true,
+      includeUsage: true,
+      streamEnd: 'done',
     });
+  });
+
+  it('never cuts a generation that streams for longer than TIMEOUT', async () => {
+    const prompt = [
+      'Alice : one two three four five six seven eight nine',
+      'Bob : ten eleven twelve thirteen fourteen fifteen sixteen seventeen',
+      'Carol : eighteen nineteen twenty twenty-one twenty-two twenty-three twenty-four twenty-five',
+    ].join('\n');
+    const answer = simulatedAnswer(prompt);
+    simulator.tokenMs = 100;
+    // The plan: more words than TIMEOUT lets through at tokenMs each, so only a per-gap timeout passes.
+    const timeoutSeconds = 1;
+    expect((answerPieces(answer).length - 1) * simulator.tokenMs).toBeGreaterThan(3 * timeoutSeconds * 1000);
+    const completion = await newClient({ TIMEOUT: String(timeoutSeconds) }).complete(request(prompt));
+    expect(completion).toEqual({
+      content: answer,
+      promptTokens: simulator.requests[0]?.promptTokens,
+      attempts: 1,
+    });
+    expect(simulator.requests).toHaveLength(1);
+    expect(simulator.requests[0]).toMatchObject({
+      streamEnd: 'done',
+      chunksSent: answerPieces(answer).length + 3,
+    });
+  });
+
+  it('reads the usage from the last chunk and warns when the server counted fewer prompt tokens', async () => {
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    try {
+      const client = newClient();
+      const counted = await client.complete(request());
+      const serverCount = simulator.requests[0]?.promptTokens ?? 0;
+      expect(serverCount).toBeGreaterThan(0);
+      expect(counted.promptTokens).toBe(serverCount);
+      expect(warn).not.toHaveBeenCalled();
+      await client.complete({ ...request(), expectedPromptTokens: serverCount * 2 });
+      expect(warn).toHaveBeenCalledWith(
+        `The LLM API counted ${serverCount} prompt tokens where we counted ${serverCount * 2}: it may have truncated the prompt (Ollama does so silently; raise its num_ctx)`,
+      );
+    } finally {
+      warn.mockRestore();
+    }
   });
 
   it('retries a 429, honouring Retry-After (capped by MAX_RETRY_DELAY), and 500s, then succeeds', async () => {
@@ -79,8 +128,83 @@ describe('InferenceClient against the LLM simulator and a real Redis', () => {
   it('aborts a call that hangs longer than TIMEOUT and retries it', async () => {
     simulator.injectFaults({ kind: 'hang' });
     const completion = await newClient({ TIMEOUT: '0.3' }).complete(request());
-    expect(completion.attempts).toBe(2);
+    expect(completion).toMatchObject({ content: 'Alice : hello there (2 words)', attempts: 2 });
     expect(simulator.requests.map((entry) => entry.status)).toEqual([-1, 200]);
+  });
+
+  it('aborts a stream whose first token does not come within TIMEOUT, and retries it', async () => {
+    simulator.injectFaults({ kind: 'stall', afterChunks: 0 });
+    const completion = await newClient({ TIMEOUT: '0.3' }).complete(request());
+    expect(completion).toMatchObject({ content: 'Alice : hello there (2 words)', attempts: 2 });
+    expect(simulator.requests.map((entry) => [entry.status, entry.chunksSent, entry.streamEnd])).toEqual([
+      [200, 0, 'stalled'],
+      [200, answerPieces('Alice : hello there (2 words)').length + 3, 'done'],
+    ]);
+  });
+
+  it('fails with a timeout reason when no attempt gets a first token', async () => {
+    simulator.injectFaults(
+      { kind: 'hang' },
+      { kind: 'stall', afterChunks: 0 },
+      { kind: 'hang' },
+      { kind: 'stall', afterChunks: 0 },
+    );
+    await expect(newClient({ TIMEOUT: '0.3' }).complete(request())).rejects.toMatchObject({
+      code: 'RETRIES_EXHAUSTED',
+      message: 'LLM call failed after 4 attempts: no first token within TIMEOUT (0.3 s)',
+    });
+    expect(simulator.requests).toHaveLength(4);
+  });
+
+  it('aborts a stream that stalls part-way and retries it from the start, keeping no partial answer', async () => {
+    simulator.injectFaults({ kind: 'stall', afterChunks: 3 });
+    const completion = await newClient({ TIMEOUT: '0.3' }).complete(request());
+    expect(completion).toMatchObject({ content: 'Alice : hello there (2 words)', attempts: 2 });
+    expect(simulator.requests.map((entry) => [entry.chunksSent, entry.streamEnd])).toEqual([
+      [3, 'stalled'],
+      [answerPieces('Alice : hello there (2 words)').length + 3, 'done'],
+    ]);
+  });
+
+  it.each([
+    [
+      'stalls',
+      { kind: 'stall', afterChunks: 3 } as const,
+      /^LLM call failed after 4 attempts: no token for TIMEOUT \(0\.3 s\) after 3 chunks$/,
+    ],
+    [
+      'drops its connection',
+      { kind: 'disconnect', afterChunks: 2 } as const,
+      // How many of the chunks sent before the drop reach the client is up to its socket.
+      /^LLM call failed after 4 attempts: the stream broke after [0-2] chunks: terminated \(other side closed\)$/,
+    ],
+    [
+      // vLLM's error event carries code 400 although nothing was wrong with the request.
+      'sends an error event',
+      { kind: 'stream_error', afterChunks: 2 } as const,
+      /^LLM call failed after 4 attempts: the stream broke after 2 chunks: Simulated engine failure mid-stream$/,
+    ],
+    [
+      'ends without a finish reason',
+      { kind: 'end_early', afterChunks: 3 } as const,
+      /^LLM call failed after 4 attempts: the stream ended after 3 chunks without a finish reason$/,
+    ],
+  ])('retries a stream that %s part-way, and names it when every attempt does', async (_, fault, reason) => {
+    simulator.injectFaults(fault);
+    const completion = await newClient({ TIMEOUT: '0.3' }).complete(request());
+    expect(completion).toMatchObject({ content: 'Alice : hello there (2 words)', attempts: 2 });
+    simulator.reset();
+    simulator.injectFaults(fault, fault, fault, fault);
+    const failure = await newClient({ TIMEOUT: '0.3' })
+      .complete(request())
+      .then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+    expect(failure).toBeInstanceOf(InferenceError);
+    expect(failure).toMatchObject({ code: 'RETRIES_EXHAUSTED' });
+    expect((failure as InferenceError).message).toMatch(reason);
+    expect(simulator.requests).toHaveLength(4);
   });
 
   it('reports a context-length rejection at once, as a typed error', async () => {
@@ -123,6 +247,22 @@ describe('InferenceClient against the LLM simulator and a real Redis', () => {
     const pending = newClient({ TIMEOUT: '10' }).complete(request(), controller.signal);
     setTimeout(() => controller.abort(), 100);
     await expect(pending).rejects.toMatchObject({ code: 'CANCELLED' });
+  });
+
+  it('stops a streaming call when cancelled, and closes its connection', async () => {
+    simulator.tokenMs = 5_000;
+    const controller = new AbortController();
+    const pending = newClient({ TIMEOUT: '10' }).complete(request(), controller.signal);
+    for (let poll = 0; poll < 500 && (simulator.requests[0]?.chunksSent ?? 0) < 2; poll += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    controller.abort();
+    await expect(pending).rejects.toMatchObject({ code: 'CANCELLED' });
+    for (let poll = 0; poll < 500 && simulator.inFlight > 0; poll += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(simulator.requests).toHaveLength(1);
+    expect(simulator.requests[0]).toMatchObject({ chunksSent: 2, streamEnd: 'client_gone' });
   });
 
   it('keeps MAX_CONCURRENT_INFERENCES across two clients sharing Redis, and really overlaps', async () => {

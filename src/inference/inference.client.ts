@@ -5,7 +5,7 @@ import OpenAI, { APIError } from 'openai';
 import { Semaphore } from 'redis-semaphore';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { patientRedisOptions } from '../redis/redis.client';
-import { InferenceError } from './inference.error';
+import { AttemptError, InferenceError } from './inference.error';
 import { backoffDelayMs, type CallFailure, classifyFailure } from './retry-policy.util';
 
 export interface CompletionRequest {
@@ -32,7 +32,8 @@ const PERMIT_POLL_MS = 25;
 
 /**
  * The only caller of the LLM API (DESIGN.md "Inference"): the openai SDK with its own retries
- * off, our retry policy (SPEC.md 6.4), a per-call timeout, cancellation, and
+ * off, streamed calls, our retry policy (SPEC.md 6.4), TIMEOUT as the longest silence of a stream
+ * (before its first chunk or between two, never its whole length), cancellation, and
  * MAX_CONCURRENT_INFERENCES enforced across processes by a Redis semaphore whose permits expire
  * when their holder dies.
  */
@@ -47,6 +48,8 @@ export class InferenceClient implements OnModuleDestroy {
       baseURL: config.llm.apiBase,
       apiKey: config.llm.apiKey,
       maxRetries: 0,
+      // The SDK's timeout only bounds the wait for the response headers, a part of the wait for the
+      // first token; the IdleTimer of each call bounds all of it, and every gap between two chunks.
       timeout: config.llm.timeoutSeconds * 1000,
     });
     // Its own connection, with the offline queue on: a Redis blip delays a call, it does not fail it.
@@ -110,22 +113,30 @@ export class InferenceClient implements OnModuleDestroy {
     request: CompletionRequest,
     signal: AbortSignal | undefined,
   ): Promise<Omit<Completion, 'attempts'>> {
-    // The SDK never removes the abort listener it adds: give it a signal that lives one call only.
+    // One controller per call, aborted by the caller's signal or by the idle timer. The SDK never
+    // removes the abort listener it adds to the signal it is given: that one lives one call only.
     const callController = new AbortController();
     const forwardAbort = () => callController.abort();
     signal?.addEventListener('abort', forwardAbort, { once: true });
+    const idleTimer = new IdleTimer(this.config.llm.timeoutSeconds, () => callController.abort());
     try {
-      return await this.callOnce(request, callController.signal);
+      return await this.streamCompletion(request, callController.signal, idleTimer);
+    } catch (error) {
+      // Whatever the SDK made of our abort (an abort error, or a quietly ended stream), say why.
+      throw idleTimer.expiry ?? error;
     } finally {
+      idleTimer.stop();
       signal?.removeEventListener('abort', forwardAbort);
     }
   }
 
-  private async callOnce(
+  private async streamCompletion(
     request: CompletionRequest,
     signal: AbortSignal,
+    idleTimer: IdleTimer,
   ): Promise<Omit<Completion, 'attempts'>> {
-    const response = await this.openai.chat.completions.create(
+    // Errors before the first byte of the stream (4xx, 5xx, connection) arrive here as APIError.
+    const stream = await this.openai.chat.completions.create(
       {
         model: request.model,
         messages: [{ role: 'user', content: request.prompt }],
@@ -134,10 +145,37 @@ export class InferenceClient implements OnModuleDestroy {
         max_tokens: request.maxTokens,
         temperature: request.temperature,
         top_p: request.topP,
+        stream: true,
+        stream_options: { include_usage: true },
       },
       { signal },
     );
-    const promptTokens = response.usage?.prompt_tokens;
+    const contentParts: string[] = [];
+    let finishReason: string | null = null;
+    let promptTokens: number | undefined;
+    try {
+      for await (const chunk of stream) {
+        idleTimer.chunkArrived();
+        const choice = chunk.choices.find((candidate) => candidate.index === 0);
+        if (choice?.delta.content) contentParts.push(choice.delta.content);
+        finishReason = choice?.finish_reason ?? finishReason;
+        promptTokens = chunk.usage?.prompt_tokens ?? promptTokens;
+      }
+    } catch (error) {
+      throw new AttemptError(
+        `the stream broke after ${idleTimer.chunkCount} chunks: ${describeStreamError(error)}`,
+        'STREAM_BROKEN',
+        { cause: error },
+      );
+    }
+    // The SDK ends the iteration quietly when its signal aborts: a cut stream is no answer.
+    if (signal.aborted) throw idleTimer.expiry ?? new InferenceError('cancelled', 'CANCELLED');
+    if (finishReason === null) {
+      throw new AttemptError(
+        `the stream ended after ${idleTimer.chunkCount} chunks without a finish reason`,
+        'STREAM_INCOMPLETE',
+      );
+    }
     if (
       request.expectedPromptTokens !== undefined &&
       promptTokens !== undefined &&
@@ -147,7 +185,7 @@ export class InferenceClient implements OnModuleDestroy {
         `The LLM API counted ${promptTokens} prompt tokens where we counted ${request.expectedPromptTokens}: it may have truncated the prompt (Ollama does so silently; raise its num_ctx)`,
       );
     }
-    return { content: response.choices[0]?.message.content ?? '', promptTokens };
+    return { content: contentParts.join(''), promptTokens };
   }
 
   /** Runs `work` holding one of the MAX_CONCURRENT_INFERENCES permits shared through Redis. */
@@ -196,6 +234,57 @@ async function acquireCancellable(permit: Semaphore, signal: AbortSignal | undef
     // The signal lives as long as the worker: leave no listener behind per call.
     if (onAbort) signal.removeEventListener('abort', onAbort);
   }
+}
+
+/**
+ * TIMEOUT as SPEC.md 1 means it: the longest wait for the first chunk of a call, or between two;
+ * a generation that keeps streaming is never cut. Armed when created, re-armed by every chunk.
+ */
+class IdleTimer {
+  chunkCount = 0;
+  /** Set when the timer fired: the failure to report instead of what the aborted SDK threw. */
+  expiry: AttemptError | undefined;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly timeoutSeconds: number,
+    onExpiry: () => void,
+  ) {
+    this.timer = setTimeout(() => {
+      this.expiry = new AttemptError(
+        this.chunkCount === 0
+          ? `no first token within TIMEOUT (${this.timeoutSeconds} s)`
+          : `no token for TIMEOUT (${this.timeoutSeconds} s) after ${this.chunkCount} chunks`,
+        'IDLE_TIMEOUT',
+      );
+      onExpiry();
+    }, timeoutSeconds * 1000);
+  }
+
+  chunkArrived(): void {
+    this.chunkCount += 1;
+    if (!this.expiry) this.timer.refresh(); // refresh() would re-arm a timer that already fired
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+  }
+}
+
+/**
+ * The server's own words for a stream that broke: an error event's message, or fetch's with the
+ * socket's cause (`terminated (other side closed)`). Read by shape: fetch's errors come from
+ * another realm than ours under Jest, where `instanceof Error` fails.
+ */
+function describeStreamError(error: unknown): string {
+  const message = messageOf(error) ?? String(error);
+  const cause = messageOf((error as { cause?: unknown } | null | undefined)?.cause);
+  return cause !== undefined && cause !== message ? `${message} (${cause})` : message;
+}
+
+function messageOf(value: unknown): string | undefined {
+  const message: unknown = (value as { message?: unknown } | null | undefined)?.message;
+  return typeof message === 'string' ? message : undefined;
 }
 
 function throwIfCancelled(signal: AbortSignal | undefined): void {

@@ -16,3 +16,26 @@ export class InferenceError extends Error {
     this.name = 'InferenceError';
   }
 }
+
+export type AttemptErrorCode =
+  /** No chunk within TIMEOUT: before the first one, or since the last one. */
+  | 'IDLE_TIMEOUT'
+  /** The stream broke after it began: connection lost, or an error event from the server. */
+  | 'STREAM_BROKEN'
+  /** The stream ended cleanly but without a finish reason: the answer may be cut. */
+  | 'STREAM_INCOMPLETE';
+
+/**
+ * Why one attempt failed in a way another attempt may not: always retried, and never seen outside
+ * the InferenceClient (it becomes the reason of a RETRIES_EXHAUSTED InferenceError).
+ */
+export class AttemptError extends Error {
+  constructor(
+    message: string,
+    readonly code: AttemptErrorCode,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = 'AttemptError';
+  }
+}
