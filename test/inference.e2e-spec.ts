@@ -68,6 +68,7 @@ describe('InferenceClient against the LLM simulator and a real Redis', () => {
       topP: 0.9,
       isStream: true,
       includeUsage: true,
+      authorization: 'Bearer EMPTY',
       streamEnd: 'done',
     });
   });
@@ -112,6 +113,18 @@ describe('InferenceClient against the LLM simulator and a real Redis', () => {
     } finally {
       warn.mockRestore();
     }
+  });
+
+  it('sends `Bearer` and no key when OPENAI_API_TOKEN is empty (the SDK alone refuses an empty key)', async () => {
+    const completion = await newClient({ OPENAI_API_TOKEN: '' }).complete(request());
+    expect(completion.content).toBe('Alice : hello there (2 words)');
+    // v1 sent `Bearer `; fetch trims header values, so `Bearer` is what a server receives.
+    expect(simulator.requests[0]?.authorization).toBe('Bearer');
+  });
+
+  it('sends the configured key as a bearer token', async () => {
+    await newClient({ OPENAI_API_TOKEN: 'sk-test-key' }).complete(request());
+    expect(simulator.requests[0]?.authorization).toBe('Bearer sk-test-key');
   });
 
   it('retries a 429, honouring Retry-After (capped by MAX_RETRY_DELAY), and 500s, then succeeds', async () => {

@@ -46,7 +46,11 @@ export class InferenceClient implements OnModuleDestroy {
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
     this.openai = new OpenAI({
       baseURL: config.llm.apiBase,
-      apiKey: config.llm.apiKey,
+      // The SDK refuses an empty key at construction; SPEC.md 1 accepts one and sends `Bearer `
+      // as v1 did (fetch trims the value to `Bearer`). The placeholder is never sent.
+      ...(config.llm.apiKey === ''
+        ? { apiKey: 'empty-key-placeholder', defaultHeaders: { Authorization: 'Bearer ' } }
+        : { apiKey: config.llm.apiKey }),
       maxRetries: 0,
       // The SDK's timeout only bounds the wait for the response headers, a part of the wait for the
       // first token; the IdleTimer of each call bounds all of it, and every gap between two chunks.
