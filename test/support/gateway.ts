@@ -58,13 +58,20 @@ export interface TestGateway {
  * directory seeded with the repository's sample `.hydra-conf/` and `prompts/` (or empty).
  */
 export async function startTestGateway(
-  options: { env?: Record<string, string>; seedSamples?: boolean; redisUrl?: string } = {},
+  options: {
+    env?: Record<string, string>;
+    seedSamples?: boolean;
+    /** A folder holding `.hydra-conf/` and `prompts/` to copy instead of the repository's samples. */
+    seedFrom?: string;
+    redisUrl?: string;
+  } = {},
 ): Promise<TestGateway> {
   const redisUrl = options.redisUrl ?? (await isolatedRedisUrl());
   const root = mkdtempSync(join(tmpdir(), 'gateway-'));
   if (options.seedSamples ?? true) {
-    cpSync(join(REPOSITORY_ROOT, '.hydra-conf'), join(root, '.hydra-conf'), { recursive: true });
-    cpSync(join(REPOSITORY_ROOT, 'prompts'), join(root, 'prompts'), { recursive: true });
+    const source = options.seedFrom ?? REPOSITORY_ROOT;
+    cpSync(join(source, '.hydra-conf'), join(root, '.hydra-conf'), { recursive: true });
+    cpSync(join(source, 'prompts'), join(root, 'prompts'), { recursive: true });
   } else {
     mkdirSync(join(root, '.hydra-conf', 'services'), { recursive: true });
     mkdirSync(join(root, 'prompts'));
