@@ -8,6 +8,7 @@ WORKDIR /usr/src
 COPY package.json package-lock.json ./
 RUN npm ci
 COPY tsconfig.json tsconfig.build.json tsconfig.support.json ./
+COPY scripts ./scripts
 COPY src ./src
 RUN npm run build
 COPY test/support ./test/support

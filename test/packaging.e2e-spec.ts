@@ -581,6 +581,25 @@ describe('Dockerfile', () => {
     expect(simulatorStage).toMatch(/^USER node$/m);
   });
 
+  it.each(['build', 'build:support'])(
+    'copies the files `npm run %s` reads into the build stage before running it',
+    (script) => {
+      const packageJson = JSON.parse(read('package.json')) as { scripts: Record<string, string> };
+      const inputs = (packageJson.scripts[script] ?? '').match(/(scripts\/\S+|tsconfig[\w.]*\.json)/g) ?? [];
+      expect(inputs.length).toBeGreaterThan(0);
+      const buildStage = stages.get('build') ?? '';
+      const beforeRun = buildStage.slice(0, buildStage.indexOf(`RUN npm run ${script}\n`));
+      expect(beforeRun).not.toBe(buildStage);
+      const copied = [...beforeRun.matchAll(/^COPY (?!--from)(.+)$/gm)].flatMap((match) =>
+        (match[1] ?? '').split(/\s+/).slice(0, -1),
+      );
+      for (const input of inputs) {
+        const isCopied = copied.some((source) => input === source || input.startsWith(`${source}/`));
+        expect([input, isCopied]).toEqual([input, true]);
+      }
+    },
+  );
+
   it('copies only what the build context holds (.dockerignore), and never .env', () => {
     const dockerignore = read('.dockerignore');
     const sources = [...dockerfile.matchAll(/^COPY (?!--from)(.+)$/gm)].flatMap((match) =>
