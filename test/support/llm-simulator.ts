@@ -82,8 +82,11 @@ export const DEFAULT_MODELS: SimulatedModel[] = [
 
 /** Chat-template tokens vLLM adds around one user message (role markers, BOS). */
 const CHAT_TEMPLATE_TOKENS = 8;
-/** A turn as SPEC.md 6.2 writes it: a speaker of letters, digits, spaces and dashes (or `(?)`). */
-const TURN_LINE = /^([A-Za-z0-9\s\-éèêëàâäôöùûüçïîÿæœñ]+?|\(\?\)) : (.+)$/;
+/**
+ * A turn as it reaches a prompt (SPEC.md 6.2): a speaker named in any script (or `(?)`), a colon
+ * with optional spaces around it (`Bob: x`, `Alice : x`, `王经理：x`), then the text.
+ */
+const TURN_LINE = /^([\p{L}\p{N}][\p{L}\p{M}\p{N} '’.-]*?|\(\?\)) ?[:：] ?(.+)$/u;
 const SUMMARY_MARK = / \(\d+ words\)$/;
 
 /**
