@@ -1,20 +1,69 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TOKENIZER_FAMILIES } from '../tokenizers/tokenizer-resolution.util';
 import { TokenizersService } from '../tokenizers/tokenizers.service';
 import { planBatches, takeBatch } from './batches.util';
 import { batchTokenBudget } from './budget.util';
 import { splitTurns, turnLine } from './turns.util';
+import { splitSentences } from './sentences.util';
 import { splitLongTurns, splitTurn } from './virtual-turns.util';
 
-const transcripts = ['ES2004a.txt', 'education_4.txt', 'Bmr006.txt'].map((file) => ({
-  file,
-  text: readFileSync(join(__dirname, '../../test/fixtures/transcripts', file), 'utf8'),
-}));
+const fixtures = join(__dirname, '../../test/fixtures');
+const readTranscripts = (directory: string) =>
+  readdirSync(join(fixtures, directory))
+    .filter((file) => file.endsWith('.txt'))
+    .map((file) => ({
+      file: `${directory}/${file}`,
+      text: readFileSync(join(fixtures, directory, file), 'utf8'),
+    }));
+/**
+ * Real English meetings at the usual `createNewTurnAfter`, and short meetings in French, Spanish,
+ * Polish, Russian, Chinese, Japanese, Arabic and Hindi also at a limit so small that sentences
+ * are cut at word and grapheme boundaries.
+ */
+const transcripts = [
+  ...readTranscripts('transcripts').map((transcript) => ({ ...transcript, limits: [120] })),
+  ...readTranscripts('transcripts-multilingual').map((transcript) => ({ ...transcript, limits: [120, 24] })),
+];
+const graphemes = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
+const isOneGrapheme = (text: string) => [...graphemes.segment(text)].length === 1;
 const tokenizers = new TokenizersService();
-/** Counts characters: makes the splitting rules easy to read in tables. */
-const characters = { count: (text: string) => text.length };
-const normalise = (text: string) => text.replace(/\s+/g, ' ').trim();
+
+/**
+ * Asserts the contract of virtual turns: `pieces` are `text` cut in order, each piece non-empty
+ * and without whitespace at its ends, and only whitespace between two pieces (the text's own,
+ * dropped at the cut). So `pieces` joined with the whitespace that was at each cut is `text`
+ * exactly: nothing is lost, added, duplicated or reordered. Returns where each piece ends.
+ */
+function expectCutsOf(text: string, pieces: readonly string[]): number[] {
+  const ends: number[] = [];
+  const separators: string[] = [];
+  let position = 0;
+  for (const piece of pieces) {
+    const start = text.indexOf(piece, position);
+    expect(piece).not.toBe('');
+    expect(piece.trim()).toBe(piece);
+    expect(start).toBeGreaterThanOrEqual(position);
+    separators.push(text.slice(position, start));
+    position = start + piece.length;
+    ends.push(position);
+  }
+  expect(separators[0]).toBe('');
+  expect(separators.slice(1).every((separator) => /^\s*$/u.test(separator))).toBe(true);
+  expect(pieces.map((piece, index) => (separators[index] ?? '') + piece).join('')).toBe(text);
+  return ends;
+}
+
+/** Where each sentence of `text` ends, whitespace after it excluded. */
+function sentenceEnds(text: string): Set<number> {
+  const ends = new Set<number>();
+  let offset = 0;
+  for (const sentence of splitSentences(text)) {
+    ends.add(offset + sentence.trimEnd().length);
+    offset += sentence.length;
+  }
+  return ends;
+}
 
 describe('batchTokenBudget', () => {
   it.each([
@@ -55,47 +104,46 @@ describe('takeBatch and planBatches', () => {
   });
 });
 
-describe('splitTurn (counting characters)', () => {
-  it.each([
-    ['short', 20, ['short']],
-    ['One. Two. Three.', 13, ['One. Two.', 'Three.']],
-    ['One. Two. Three.', 12, ['One.', 'Two.', 'Three.']],
-    ['One! Two? Three…', 13, ['One! Two?', 'Three…']],
-    ['aaaa bbbb cccc dddd', 13, ['aaaa bbbb', 'cccc dddd']],
-    ['abcdefghijklmnop', 9, ['abcde', 'fghij', 'klmno', 'p']],
-  ])('%p with a line limit of %i', (text, limit, expected) => {
-    // The line is "A : <text>": 4 characters of prefix.
-    expect(splitTurn({ speaker: 'A', text }, limit, characters).map((turn) => turn.text)).toEqual(expected);
-  });
-
-  it('makes progress even when the speaker prefix alone is over the limit', () => {
-    const pieces = splitTurn({ speaker: 'A very long speaker name', text: 'abc' }, 5, characters);
-    expect(pieces.map((turn) => turn.text).join('')).toBe('abc');
-  });
-
-  it('never cuts a surrogate pair', () => {
-    const pieces = splitTurn({ speaker: 'A', text: '😀😀😀😀' }, 7, characters);
-    expect(pieces.every((turn) => !/[\ud800-\udbff]$/.test(turn.text))).toBe(true);
-    expect(pieces.map((turn) => turn.text).join('')).toBe('😀😀😀😀');
-  });
-});
-
 describe.each(TOKENIZER_FAMILIES)('invariants over the shared transcripts with %s', (family) => {
   const tokenizer = tokenizers.family(family);
-  const createNewTurnAfter = 120;
   const budget = 1500;
   const maxNewTurns = 9;
 
   it.each(transcripts)(
-    '$file: virtual turns fit, and nothing is lost, duplicated or reordered',
+    '$file: virtual turns fit, keep their speaker and prefix; nothing is lost, added, duplicated or reordered',
+    ({ text, limits }) => {
+      for (const createNewTurnAfter of limits) {
+        for (const turn of splitTurns(text)) {
+          const pieces = splitTurn(turn, createNewTurnAfter, tokenizer);
+          for (const piece of pieces) {
+            expect(piece.speaker).toBe(turn.speaker);
+            expect(piece.prefix).toBe(turn.prefix);
+            // Over the limit only when the prefix and one grapheme already are (Hindi prefixes in p50k_base).
+            const tokens = tokenizer.count(turnLine(piece));
+            if (tokens > createNewTurnAfter) expect(isOneGrapheme(piece.text)).toBe(true);
+          }
+          const texts = pieces.map((piece) => piece.text);
+          if (turn.text === '') expect(pieces).toEqual([turn]);
+          else expectCutsOf(turn.text, texts);
+        }
+      }
+    },
+  );
+
+  it.each(transcripts)(
+    '$file: when every sentence fits a line, long turns are cut only where a sentence ends',
     ({ text }) => {
       for (const turn of splitTurns(text)) {
-        const pieces = splitTurn(turn, createNewTurnAfter, tokenizer);
-        for (const piece of pieces) {
-          expect(piece.speaker).toBe(turn.speaker);
-          expect(tokenizer.count(turnLine(piece))).toBeLessThanOrEqual(createNewTurnAfter);
-        }
-        expect(normalise(pieces.map((piece) => piece.text).join(' '))).toBe(normalise(turn.text));
+        const sentences = splitSentences(turn.text);
+        if (sentences.length < 2) continue;
+        // The smallest limit that holds every sentence alone.
+        const limit = Math.max(
+          ...sentences.map((sentence) => tokenizer.count(turn.prefix + sentence.trimEnd())),
+        );
+        const pieces = splitTurn(turn, limit, tokenizer).map((piece) => piece.text);
+        if (tokenizer.count(turnLine(turn)) > limit) expect(pieces.length).toBeGreaterThan(1);
+        const ends = sentenceEnds(turn.text);
+        for (const end of expectCutsOf(turn.text, pieces)) expect(ends.has(end)).toBe(true);
       }
     },
   );
@@ -103,7 +151,7 @@ describe.each(TOKENIZER_FAMILIES)('invariants over the shared transcripts with %
   it.each(transcripts)(
     '$file: no assembled batch is over budget; batches cover every turn in order',
     ({ text }) => {
-      const virtualTurns = splitLongTurns(splitTurns(text), createNewTurnAfter, tokenizer);
+      const virtualTurns = splitLongTurns(splitTurns(text), 120, tokenizer);
       const lines = virtualTurns.map(turnLine);
       const batches = planBatches(
         lines.map((line) => tokenizer.count(line)),

@@ -1,65 +1,104 @@
 import type { Tokenizer } from '../tokenizers/tokenizer';
+import { cutPosition } from './cut-position.util';
+import { splitSentences } from './sentences.util';
 import { type Turn, turnLine } from './turns.util';
 
 type Counter = Pick<Tokenizer, 'count'>;
 
-const SENTENCE_END = /(?<=[.!?…])\s+/u;
-
-/**
- * Splits every turn whose line (`Speaker : text`) is over `maxTokens` into virtual turns of the
- * same speaker, at sentence boundaries, and a sentence that alone is too long at the longest
- * prefix that fits (at a space when there is one). Each virtual turn's line is at most
- * `maxTokens`, unless the speaker prefix alone exceeds it, in which case each holds one piece of
- * at least one character. Joining a turn's pieces with single spaces gives its text back
- * (whitespace between sentences normalised). Pure.
- */
+/** `splitTurn` over every turn, in order. Pure. */
 export function splitLongTurns(turns: readonly Turn[], maxTokens: number, tokenizer: Counter): Turn[] {
   return turns.flatMap((turn) => splitTurn(turn, maxTokens, tokenizer));
 }
 
+/**
+ * A turn whose line (`turnLine`) is at most `maxTokens` is returned as is. A longer one is split
+ * into virtual turns of the same speaker and prefix: as many whole sentences as fit in each
+ * (`splitSentences`: ICU's sentence boundaries in every script), and a sentence too long alone
+ * is cut at the longest part that fits (`cutPosition`: next to whitespace or after punctuation,
+ * else at a word or grapheme boundary). Each virtual turn's line is at most `maxTokens`, unless
+ * the prefix with one grapheme already exceeds it (then each holds one grapheme, so that
+ * splitting ends). No text is added, lost, duplicated or reordered: the pieces never start or
+ * end with whitespace, and joining them with the whitespace the text had at each cut gives the
+ * text back (for Chinese and Japanese, where sentences are not separated by spaces, joining them
+ * with nothing does). A turn with no text is returned as is. Token counts are taken to grow
+ * with the text, as they do near enough for BPE and SentencePiece vocabularies. Pure.
+ */
 export function splitTurn(turn: Turn, maxTokens: number, tokenizer: Counter): Turn[] {
-  const fits = (text: string) => tokenizer.count(turnLine({ speaker: turn.speaker, text })) <= maxTokens;
-  if (fits(turn.text)) return [turn];
+  const fits = (text: string) => tokenizer.count(turnLine({ ...turn, text })) <= maxTokens;
+  if (turn.text === '' || fits(turn.text)) return [turn];
+  // Each keeps the whitespace that follows it; a sentence cut at the last resort is replaced by
+  // what is left of it.
+  const sentences = splitSentences(turn.text);
   const pieces: string[] = [];
-  let current = '';
-  for (const sentence of turn.text.split(SENTENCE_END)) {
-    const candidate = current === '' ? sentence : `${current} ${sentence}`;
-    if (fits(candidate)) {
-      current = candidate;
+  let start = 0;
+  while (start < sentences.length) {
+    const end = mostSentencesThatFit(sentences, start, fits);
+    if (end > start) {
+      pieces.push(sentences.slice(start, end).join('').trim());
+      start = end;
       continue;
     }
-    if (current !== '') pieces.push(current);
-    current = '';
-    let rest = sentence;
-    while (rest !== '' && !fits(rest)) {
-      const cut = longestFittingPrefix(rest, fits);
-      pieces.push(rest.slice(0, cut).trimEnd());
+    // The sentence alone is too long. Counted once whole, then only as far as a line goes.
+    let rest = (sentences[start] ?? '').trimStart();
+    let fitting = longestFittingLength(rest.trimEnd(), fits);
+    while (fitting < rest.trimEnd().length) {
+      const text = rest.trimEnd();
+      const cut = cutPosition(text, fitting);
+      pieces.push(text.slice(0, cut).trimEnd());
+      // From `rest`, not `text`: the whitespace after the sentence still separates it from the next.
       rest = rest.slice(cut).trimStart();
+      fitting = longestFittingLength(rest.trimEnd(), fits);
     }
-    current = rest;
+    sentences[start] = rest;
+    if (rest === '') start += 1;
   }
-  if (current !== '') pieces.push(current);
-  return pieces.filter((piece) => piece !== '').map((text) => ({ speaker: turn.speaker, text }));
+  return pieces.filter((text) => text !== '').map((text) => ({ ...turn, text }));
 }
 
-/** Length of the longest prefix that fits, preferring to cut after a space; at least 1. */
-function longestFittingPrefix(text: string, fits: (text: string) => boolean): number {
-  let low = 1;
-  let high = text.length - 1;
-  let best = 1;
-  // Token counts grow with the prefix (near enough for BPE and SentencePiece): binary search.
-  while (low <= high) {
-    const middle = Math.floor((low + high) / 2);
-    if (fits(text.slice(0, middle))) {
-      best = middle;
-      low = middle + 1;
-    } else {
-      high = middle - 1;
-    }
+/**
+ * The end (exclusive) of the longest run of whole sentences from `start` that fits, `start` when
+ * not even one does. Gallops, then bisects: a run of many short sentences ("Yes. Okay. Right.")
+ * is counted a logarithmic number of times, not once per sentence.
+ */
+function mostSentencesThatFit(
+  sentences: readonly string[],
+  start: number,
+  fits: (text: string) => boolean,
+): number {
+  const fitsUpTo = (end: number) => fits(sentences.slice(start, end).join('').trim());
+  let fitting = start;
+  let tooMany = -1;
+  for (let count = 1; tooMany < 0; count *= 2) {
+    const end = Math.min(start + count, sentences.length);
+    if (!fitsUpTo(end)) tooMany = end;
+    else if (end === sentences.length) return end;
+    else fitting = end;
   }
-  const lastSpace = text.lastIndexOf(' ', best);
-  const cut = lastSpace > best / 2 ? lastSpace + 1 : best;
-  // Never cut inside a UTF-16 surrogate pair.
-  const code = text.charCodeAt(cut - 1);
-  return code >= 0xd800 && code <= 0xdbff && cut > 1 ? cut - 1 : cut;
+  while (tooMany - fitting > 1) {
+    const middle = Math.floor((fitting + tooMany) / 2);
+    if (fitsUpTo(middle)) fitting = middle;
+    else tooMany = middle;
+  }
+  return fitting;
+}
+
+/** Code units of the longest prefix of `text` that fits: `text.length` when all of it does. */
+function longestFittingLength(text: string, fits: (text: string) => boolean): number {
+  let fitting = 0;
+  let tooLong = -1;
+  // A cut usually falls a few hundred characters into a much longer text: gallop, then bisect,
+  // so that each probe counts little more than one line's worth of text.
+  for (let probe = 64; tooLong < 0; probe *= 2) {
+    const length = Math.min(probe, text.length);
+    if (!fits(text.slice(0, length))) tooLong = length;
+    else if (length === text.length) return length;
+    else fitting = length;
+  }
+  // Token counts grow with the prefix (near enough for BPE and SentencePiece).
+  while (tooLong - fitting > 1) {
+    const middle = Math.floor((fitting + tooLong) / 2);
+    if (fits(text.slice(0, middle))) fitting = middle;
+    else tooLong = middle;
+  }
+  return fitting;
 }
