@@ -21,6 +21,14 @@ describe('consolidateSpeakers', () => {
       ['no speaker here', 'Alice : a'],
       ['no speaker here', 'Alice : a'],
     ],
+    [
+      ['王经理：预算已批准', '王经理：下周交付', 'Sofía: sí'],
+      ['王经理 : 预算已批准 下周交付', 'Sofía : sí'],
+    ],
+    [
+      ['10:30 the call starts', '10:45 it ends'],
+      ['10:30 the call starts', '10:45 it ends'],
+    ],
     [[], []],
   ])('%p', (lines, expected) => {
     expect(consolidateSpeakers(lines)).toEqual(expected);

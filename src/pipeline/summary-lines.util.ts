@@ -1,3 +1,4 @@
+import { speakerPrefixOf } from '../chunking/turns.util';
 import type { OutputType } from '../services/manifest.schema';
 
 /**
@@ -15,18 +16,17 @@ export function answerLines(answer: string, outputType: OutputType): string[] {
     .filter((line) => line !== '');
 }
 
-const SPEAKER_LINE = /^(.+?)\s?:\s?(.*)$/;
-
 /**
- * `consolidateSummary`: consecutive lines of the same speaker become one `Speaker : text text`
- * line; lines without a speaker are kept as they are. Pure.
+ * `consolidateSummary`: consecutive lines of the same speaker (named as turns name them: any
+ * script, `:` or `：`) become one `Speaker : text text` line, as v1 wrote them; lines without a
+ * speaker are kept as they are. Pure.
  */
 export function consolidateSpeakers(lines: readonly string[]): string[] {
   const merged: { speaker: string | undefined; text: string }[] = [];
   for (const line of lines) {
-    const match = SPEAKER_LINE.exec(line);
-    const speaker = match?.[1]?.trim();
-    const text = match?.[2]?.trim() ?? line;
+    const prefix = speakerPrefixOf(line);
+    const speaker = prefix?.speaker.trim();
+    const text = prefix ? line.slice(prefix.prefix.length).trim() : line;
     const previous = merged.at(-1);
     if (speaker && previous?.speaker === speaker) {
       previous.text = `${previous.text} ${text}`.trim();
