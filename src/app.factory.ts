@@ -1,15 +1,15 @@
 import type { INestApplicationContext, LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { SwaggerModule } from '@nestjs/swagger';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CorsOptions } from '@nestjs/common/interfaces/external/cors-options.interface';
 import type { Application, NextFunction, Request, Response } from 'express';
 import type { AppConfig } from './config/app-config';
 import { ApiModule, WorkerModule } from './app.module';
+import { ASYNCAPI_PATH, asyncApiHandler, createOpenApiDocument } from './api-docs/api-documents';
 import { ApiKeys, presentedKey } from './common/api-key.guard';
-import { WEBSOCKET_API_DESCRIPTION } from './realtime/realtime-paths';
 import { RealtimeWsAdapter } from './realtime/realtime-ws.adapter';
 import { ServicesRegistry } from './services/services-registry.service';
 import { withServicePaths } from './services/openapi-paths.util';
@@ -75,19 +75,12 @@ export function corsOptions(origins: AppConfig['corsOrigins']): CorsOptions {
  * as Swagger UI at SWAGGER_URL (its JSON at `<SWAGGER_URL>-json`), and where v1's FastAPI served
  * it: `/openapi.json` and ReDoc at `/redoc` (its script shipped in dist/, nothing fetched from a
  * CDN). An empty SWAGGER_URL turns the Swagger UI off, as in v1; `/openapi.json` and `/redoc`
- * stay, as FastAPI kept them.
+ * stay, as FastAPI kept them. The WebSocket API is described by an AsyncAPI document at
+ * `/asyncapi.json`. The documents are served without a key: they hold no secret, and the Swagger
+ * UI and ReDoc pages load them with no way to add a header.
  */
 function setUpOpenApi(app: NestExpressApplication, config: AppConfig): void {
-  const base = SwaggerModule.createDocument(
-    app,
-    new DocumentBuilder()
-      .setTitle(config.swagger.title)
-      .setDescription(config.swagger.description + WEBSOCKET_API_DESCRIPTION)
-      .setVersion(config.version)
-      .addTag('services', 'One route per configured service, reloaded when a manifest changes')
-      .addTag('health')
-      .build(),
-  );
+  const base = createOpenApiDocument(app, config);
   const registry = app.get(ServicesRegistry);
   if (config.swagger.path !== '') {
     SwaggerModule.setup(config.swagger.path, app, base, {
@@ -100,6 +93,7 @@ function setUpOpenApi(app: NestExpressApplication, config: AppConfig): void {
   http.get('/openapi.json', (_request: Request, response: Response) => {
     response.json(withServicePaths(base, registry.list()));
   });
+  http.get(ASYNCAPI_PATH, asyncApiHandler(config));
   http.get('/redoc', (_request: Request, response: Response) => {
     response.type('html').send(redocPage(config.swagger.title));
   });

@@ -5,8 +5,10 @@ import {
   ApiOkResponse,
   ApiOperation,
   ApiTags,
+  ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
 import { FileInterceptor } from '@nestjs/platform-express';
+import { errorContent, schemaRef, UNAUTHORIZED_RESPONSE } from '../api-docs/error-detail.dto';
 import { type QueuedJob, ServicesService } from './services.service';
 
 interface GenerateBody {
@@ -24,15 +26,25 @@ export class ServicesController {
 
   @Get()
   @ApiOperation({
+    operationId: 'listServices',
     summary: 'The loaded services, each manifest as loaded (defaults filled, route always present)',
+    description:
+      'Each service runs at `POST /services/{route}/generate` with one of its `flavor` names. The list changes when a manifest is added, changed or deleted, without a restart.',
   })
-  @ApiOkResponse({ schema: { type: 'array', items: { type: 'object', additionalProperties: true } } })
-  @ApiNotFoundResponse({ description: 'No services available' })
+  @ApiOkResponse({ description: 'The loaded services.', schema: schemaRef('ServiceList') })
+  @ApiUnauthorizedResponse(UNAUTHORIZED_RESPONSE)
+  @ApiNotFoundResponse({
+    description: 'No service is loaded.',
+    content: errorContent('No services available'),
+  })
   list(): Record<string, unknown>[] {
     return this.services.listPublished();
   }
 
-  /** One generic route for every service (routes may contain slashes); documented per service. */
+  /**
+   * One generic route for every service (routes may contain slashes); documented by
+   * `withServicePaths`: a generic operation and one per service.
+   */
   @Post('*route/generate')
   @HttpCode(200)
   @ApiExcludeEndpoint()
