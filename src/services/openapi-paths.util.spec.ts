@@ -19,7 +19,10 @@ function services(file: string): ServiceDefinition[] {
 describe('generateOperationIds', () => {
   it.each([
     [['summarize/en'], ['generate_summarize_en']],
-    [['summarize-fr', 'report/markdown/v2'], ['generate_summarize_fr', 'generate_report_markdown_v2']],
+    [
+      ['summarize-fr', 'report/markdown/v2'],
+      ['generate_summarize_fr', 'generate_report_markdown_v2'],
+    ],
     [['a.b_c'], ['generate_a_b_c']],
     [
       ['summarize/en', 'summarize-en', 'summarize.en'],
@@ -35,7 +38,7 @@ describe('buildServicePaths', () => {
 
   it('gives every service its own route, slashes kept, and names its operation after it', () => {
     expect(Object.keys(paths)).toEqual(['/services/cra/generate', '/services/report/markdown/v2/generate']);
-    const operation = paths['/services/report/markdown/v2/generate']?.post as Record<string, unknown>;
+    const operation: Record<string, unknown> = { ...paths['/services/report/markdown/v2/generate']?.post };
     expect(operation.operationId).toBe('generate_report_markdown_v2');
     expect(operation[SERVICE_ROUTE_EXTENSION]).toBe('report/markdown/v2');
   });
@@ -52,7 +55,8 @@ describe('buildServicePaths', () => {
     expect(schema.properties.flavor?.enum).toEqual(['mixtral', 'llama']);
     expect(schema.required).toEqual(['file', 'flavor']);
     expect(operation?.description).toContain('application/json');
-    expect((operation as Record<string, unknown>)['x-json-request-body']).toEqual({
+    const withExtensions: Record<string, unknown> = { ...operation };
+    expect(withExtensions['x-json-request-body']).toEqual({
       'application/json': { schema: { $ref: '#/components/schemas/GenerateJsonRequest' } },
     });
   });
