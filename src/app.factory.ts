@@ -10,6 +10,7 @@ import type { AppConfig } from './config/app-config';
 import { ApiModule, WorkerModule } from './app.module';
 import { ASYNCAPI_PATH, asyncApiHandler, createOpenApiDocument } from './api-docs/api-documents';
 import { ApiKeys, presentedKey } from './common/api-key.guard';
+import { serveWebPage } from './common/web-page';
 import { RealtimeWsAdapter } from './realtime/realtime-ws.adapter';
 import { ServicesRegistry } from './services/services-registry.service';
 import { withServicePaths } from './services/openapi-paths.util';
@@ -51,6 +52,7 @@ export async function createGateway(config: AppConfig, logger: LoggerService): P
     ),
   );
   setUpOpenApi(app, config);
+  serveWebPage(app);
   return { http: app, context: app };
 }
 
