@@ -103,7 +103,7 @@ async function loadServices(): Promise<void> {
     services = await client.listServices();
   } catch (error) {
     services = [];
-    fillServices();
+    fillServices(isKeyRefused(error) ? 'Needs an API key' : 'Services could not be loaded');
     if (isKeyRefused(error)) {
       askForKey(error);
     } else {
@@ -121,14 +121,14 @@ async function loadServices(): Promise<void> {
   resumeFromAddress();
 }
 
-function fillServices(): void {
+function fillServices(emptyText = 'No services available'): void {
   const remembered = localStorage.getItem(SERVICE_STORAGE);
   ui.service.replaceChildren(
     ...services.map(
       (service) => new Option(service.route, service.route, false, service.route === remembered),
     ),
   );
-  if (services.length === 0) ui.service.append(new Option('No services available', ''));
+  if (services.length === 0) ui.service.append(new Option(emptyText, ''));
   ui.service.disabled = services.length === 0;
   ui.submit.disabled = services.length === 0 || runningJobId !== undefined;
   fillFlavors();
