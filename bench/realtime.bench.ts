@@ -5,8 +5,10 @@
 // its arrival at the client. Ours: one WebSocket per client (`WS /ws/results/<id>`). Baseline, v1's
 // way: each client polls `GET /results/<id>` every WS_POLLING_INTERVAL seconds.
 import { readFileSync } from 'node:fs';
+import { QueueKeys } from 'bullmq';
 import Redis from 'ioredis';
 import { WebSocket } from 'ws';
+import { SUMMARIZATION_QUEUE } from '../src/jobs/job-payload';
 import { jobStatusBody, readJobProgress } from '../src/jobs/job-status.util';
 import { startTestGateway, type TestGateway } from '../test/support/gateway';
 import { LlmSimulator } from '../test/support/llm-simulator';
@@ -20,7 +22,8 @@ const LATENCY_MS = 300;
 const POLLING_INTERVAL_SECONDS = 3;
 /** Jobs arriving this far apart do not all reach the LLM in the same millisecond. */
 const STAGGER_MS = 37;
-const EVENTS_STREAM = 'bull:summarization:events';
+/** The queue's event stream, named by BullMQ's own key builder. */
+const EVENTS_STREAM = new QueueKeys().toKey(SUMMARIZATION_QUEUE, 'events');
 
 interface Phase {
   delaysMs: number[];

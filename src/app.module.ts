@@ -23,7 +23,7 @@ export class ApiModule {
         ServicesModule,
         RealtimeModule,
         // ROLE=all runs the worker in the same process.
-        ...(config.role === 'all' ? [PipelineModule] : []),
+        ...(config.role === 'all' ? [PipelineModule.forRoot(config)] : []),
       ],
       providers: [
         { provide: APP_FILTER, useClass: GatewayExceptionFilter },
@@ -40,7 +40,7 @@ export class WorkerModule {
     return {
       module: WorkerModule,
       // Health on HTTP_PORT too (nothing else is routed): container and pod probes fit every role.
-      imports: [ConfigModule.forRoot(config), RedisModule, HealthModule, PipelineModule],
+      imports: [ConfigModule.forRoot(config), RedisModule, HealthModule, PipelineModule.forRoot(config)],
       providers: [{ provide: APP_FILTER, useClass: GatewayExceptionFilter }],
     };
   }

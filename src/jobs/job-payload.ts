@@ -1,9 +1,16 @@
-import type { OutputType } from '../services/manifest.schema';
+/**
+ * The job contract, defined once: what a flavor holds, what a job carries from the API to a
+ * worker, and what a worker reports back. The manifest schema (services/) implements
+ * `FlavorParameters`; the pipeline (pipeline/) reads `SummarizationJobData`; both sides of the
+ * progress events read `JobProgress`. See docs/architecture.md, "The job contract".
+ */
 
+/** The BullMQ queue every job goes through. */
 export const SUMMARIZATION_QUEUE = 'summarization';
 
-/** Set by `DELETE /results/:id` (any API process); the worker checks it at every batch boundary. */
-export const cancelKey = (jobId: string) => `llm-gateway:cancelled:${jobId}`;
+/** What a summary looks like (docs/api.md, "Services"): `markdown` keeps the model's layout. */
+export const OUTPUT_TYPES = ['abstractive', 'extractive', 'markdown'] as const;
+export type OutputType = (typeof OUTPUT_TYPES)[number];
 
 /** Flavor parameters after per-request overrides: everything a worker needs, frozen at enqueue. */
 export interface FlavorParameters {
@@ -24,6 +31,52 @@ export interface FlavorParameters {
   reduce_prompt?: string | null;
 }
 
+/**
+ * Every field of a flavor, in the order manifests write them. A record over FlavorParameters'
+ * keys: a field added there and not here (or the other way round) does not compile.
+ */
+const FLAVOR_FIELD_ORDER: Record<keyof FlavorParameters, true> = {
+  name: true,
+  modelName: true,
+  totalContextLength: true,
+  maxGenerationLength: true,
+  tokenizerClass: true,
+  createNewTurnAfter: true,
+  summaryTurns: true,
+  maxNewTurns: true,
+  temperature: true,
+  top_p: true,
+  reduceSummary: true,
+  consolidateSummary: true,
+  reduce_prompt: true,
+  type: true,
+};
+export const FLAVOR_FIELDS = Object.keys(FLAVOR_FIELD_ORDER) as (keyof FlavorParameters)[];
+
+/** Flavor fields that hold numbers (v1 files may carry them as strings: `${oc.env:TEMP,0.2}`). */
+export const NUMERIC_FLAVOR_FIELDS = [
+  'totalContextLength',
+  'maxGenerationLength',
+  'createNewTurnAfter',
+  'summaryTurns',
+  'maxNewTurns',
+  'temperature',
+  'top_p',
+] as const satisfies readonly (keyof FlavorParameters)[];
+
+/** Flavor fields that hold booleans. */
+export const BOOLEAN_FLAVOR_FIELDS = [
+  'reduceSummary',
+  'consolidateSummary',
+] as const satisfies readonly (keyof FlavorParameters)[];
+
+/** The flavor fields v1's own manifests omit, and their values then (v1's behaviour). */
+export const FLAVOR_DEFAULTS = {
+  reduceSummary: false,
+  consolidateSummary: false,
+  type: 'abstractive',
+} as const satisfies Partial<FlavorParameters>;
+
 /** What a job holds in Redis: the resolved service, its flavor and the text. */
 export interface SummarizationJobData {
   service: { route: string; promptName: string; fields: 1 | 2 };
@@ -32,14 +85,8 @@ export interface SummarizationJobData {
 }
 
 /**
- * The summary lines a running job has produced so far, in document order (a Redis list the
- * worker appends to): what `WS /ws/results/<id>?partial=true` shows before the job completes.
- */
-export const partialSummaryKey = (jobId: string) => `llm-gateway:partial:${jobId}`;
-
-/**
  * Progress as stored by BullMQ and carried by its `progress` events: `started` until the text is
- * split, then turn counts and the lines this update appended to the partial summary list.
+ * split, then turn counts and the lines this update appended to the job's partial summary.
  */
 export type JobProgress =
   | { phase: 'started' }
@@ -47,7 +94,7 @@ export type JobProgress =
       phase: 'processing';
       turnsDone: number;
       totalTurns: number;
-      /** Length of the partial summary list after this update. */
+      /** Length of the partial summary after this update. */
       summaryLineCount: number;
       newSummaryLines: string[];
     };

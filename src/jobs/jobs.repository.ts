@@ -1,34 +1,30 @@
 import { randomUUID } from 'node:crypto';
-import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
+import { InjectQueue } from '@nestjs/bullmq';
+import { Inject, Injectable } from '@nestjs/common';
 import { Job, Queue } from 'bullmq';
-import type Redis from 'ioredis';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { RedisClient } from '../redis/redis.client';
-import { cancelKey, partialSummaryKey, SUMMARIZATION_QUEUE, type SummarizationJobData } from './job-payload';
+import { SUMMARIZATION_QUEUE, type SummarizationJobData } from './job-payload';
+import { JobStateRepository } from './job-state.repository';
 import type { JobSnapshot } from './job-status.util';
 import { JobsError } from './jobs.error';
 
 /** A Redis command that has not answered by then means Redis is unavailable (SPEC: 503 within 2 s). */
 const REDIS_DEADLINE_MS = 1_500;
 
-/** The API side of the BullMQ queue: enqueue, read, cancel, delete. */
+/**
+ * The API side of the BullMQ queue: enqueue, read, cancel, delete. The queue runs on the API
+ * process's one fail-fast connection (JobsModule), so a Redis outage is a 503, never a hang.
+ */
 @Injectable()
-export class JobsRepository implements OnModuleDestroy {
-  private readonly connection: Redis;
-  private readonly queue: Queue<SummarizationJobData, string>;
-
+export class JobsRepository {
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-    redis: RedisClient,
+    @InjectQueue(SUMMARIZATION_QUEUE) private readonly queue: Queue<SummarizationJobData, string>,
+    private readonly state: JobStateRepository,
+    private readonly redis: RedisClient,
   ) {
-    // The API process's one fail-fast connection; BullMQ leaves a connection it was given open.
-    this.connection = redis.connection;
-    this.queue = new Queue(SUMMARIZATION_QUEUE, { connection: this.connection });
     this.queue.on('error', () => undefined); // RedisClient reports outages once
-  }
-
-  async onModuleDestroy(): Promise<void> {
-    await this.queue.close();
   }
 
   /** Stores the job; resolves once Redis holds it. Job ids are random UUIDs: they are the only key to a result. */
@@ -55,7 +51,7 @@ export class JobsRepository implements OnModuleDestroy {
         ? undefined
         : await this.withDeadline(Job.fromId<SummarizationJobData, string>(this.queue, jobId));
     if (!job) {
-      const isCancelled = (await this.withDeadline(this.connection.exists(cancelKey(jobId)))) === 1;
+      const isCancelled = await this.withDeadline(this.state.isCancelled(jobId));
       return { state: 'missing', isCancelled };
     }
     switch (state) {
@@ -81,7 +77,18 @@ export class JobsRepository implements OnModuleDestroy {
 
   /** The lines of a running job's partial summary from `fromLine` on (empty once it has finished). */
   partialSummary(jobId: string, fromLine: number): Promise<string[]> {
-    return this.withDeadline(this.connection.lrange(partialSummaryKey(jobId), fromLine, -1));
+    return this.withDeadline(this.state.partialLines(jobId, fromLine));
+  }
+
+  /**
+   * The id of the last entry of the queue's event stream (`0-0` when empty): a reader starting
+   * there misses nothing written while it connects. The key is BullMQ's (`queue.keys.events`).
+   */
+  async lastEventId(): Promise<string> {
+    const [last] = await this.withDeadline(
+      this.redis.connection.xrevrange(this.queue.keys.events ?? '', '+', '-', 'COUNT', 1),
+    );
+    return last?.[0] ?? '0-0';
   }
 
   /**
@@ -95,10 +102,10 @@ export class JobsRepository implements OnModuleDestroy {
     const state = await this.withDeadline(job.getState());
     if (state === 'completed' || state === 'failed') {
       await this.withDeadline(job.remove());
-      await this.withDeadline(this.connection.del(partialSummaryKey(jobId)));
+      await this.withDeadline(this.state.forgetRun(jobId));
       return 'deleted';
     }
-    await this.withDeadline(this.connection.set(cancelKey(jobId), '1', 'EX', this.config.resultTtlSeconds));
+    await this.withDeadline(this.state.markCancelled(jobId));
     if (state !== 'active') {
       // A job a worker takes between getState and remove is locked: remove throws, and the flag stops it.
       await job.remove().catch(() => undefined);
@@ -121,7 +128,7 @@ export class JobsRepository implements OnModuleDestroy {
     try {
       return await Promise.race([operation, deadline]);
     } catch (error) {
-      if (error instanceof JobsError || this.connection.status === 'ready') throw error;
+      if (error instanceof JobsError || this.redis.isReady) throw error;
       throw new JobsError('Redis is unavailable', 'QUEUE_UNAVAILABLE');
     } finally {
       clearTimeout(timer);

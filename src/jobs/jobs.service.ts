@@ -45,6 +45,11 @@ export class JobsService {
       : { body, summaryLineCount: 0, newSummaryLines: [] };
   }
 
+  /** Where a reader of the queue's event stream starts so that it misses nothing. */
+  lastEventId(): Promise<string> {
+    return this.jobs.lastEventId();
+  }
+
   partialSummary(jobId: string, fromLine: number): Promise<string[]> {
     return this.jobs.partialSummary(jobId, fromLine);
   }

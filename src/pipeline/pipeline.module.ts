@@ -1,11 +1,78 @@
-import { Module } from '@nestjs/common';
+import { BullModule, OnWorkerEvent, Processor } from '@nestjs/bullmq';
+import { type DynamicModule, Logger, Module } from '@nestjs/common';
+import type { Job } from 'bullmq';
+import Redis from 'ioredis';
+import type { AppConfig } from '../config/app-config';
 import { InferenceModule } from '../inference/inference.module';
+import { SUMMARIZATION_QUEUE } from '../jobs/job-payload';
+import { JobStateRepository } from '../jobs/job-state.repository';
 import { PromptsModule } from '../prompts/prompts.module';
+import { patientRedisOptions } from '../redis/redis.client';
 import { TokenizersModule } from '../tokenizers/tokenizers.module';
-import { SummarizationWorker } from './summarization.worker';
+import { SummarizationProcessor } from './summarization.processor';
 
-@Module({
-  imports: [PromptsModule, TokenizersModule, InferenceModule],
-  providers: [SummarizationWorker],
-})
-export class PipelineModule {}
+/**
+ * The worker side: the BullMQ worker (a @nestjs/bullmq `WorkerHost`) running the pipeline.
+ *
+ * `@Processor` options are static in @nestjs/bullmq, and ours come from the configuration
+ * (CONCURRENCY, JOB_LOCK_SECONDS, the Redis URL): `forRoot` decorates a subclass made for this
+ * configuration, so two gateways in one process (tests) never share options. The worker runs on
+ * its own patient connection (commands wait through a Redis blip; BullMQ requires it of workers
+ * and duplicates it for its blocking reads), never on the API's fail-fast one, even in ROLE=all
+ * where the API's queue is registered too.
+ */
+@Module({})
+export class PipelineModule {
+  static forRoot(config: AppConfig): DynamicModule {
+    // Closed by the processor once its worker has let its jobs go. Not lazy: BullMQ never
+    // recovers a worker whose first connect() failed, while this one keeps reconnecting.
+    const connection = new Redis(config.redis.url, patientRedisOptions(config, 'worker'));
+    connection.on('error', () => undefined); // the worker's own 'error' event reports it
+
+    const lockMs = config.jobLockSeconds * 1000;
+    @Processor(SUMMARIZATION_QUEUE, {
+      connection,
+      concurrency: config.concurrency,
+      lockDuration: lockMs,
+      stalledInterval: lockMs,
+      maxStalledCount: 2,
+    })
+    class ConfiguredSummarizationProcessor extends SummarizationProcessor {
+      private readonly events = new Logger(SummarizationProcessor.name);
+
+      override async onModuleDestroy(): Promise<void> {
+        await super.onModuleDestroy();
+        connection.disconnect();
+      }
+
+      @OnWorkerEvent('error')
+      onWorkerError(error: Error): void {
+        this.events.warn(`Queue worker: ${error.message}`);
+      }
+
+      @OnWorkerEvent('failed')
+      onJobFailed(job: Job | undefined, error: Error): void {
+        if (job) this.events.warn(`Job ${job.id ?? '?'} failed: ${error.message}`);
+      }
+    }
+
+    return {
+      module: PipelineModule,
+      imports: [
+        // The worker's own handle on the queue; it also brings @nestjs/bullmq's explorer, which
+        // builds the worker in every role (ROLE=worker registers no API queue).
+        BullModule.registerQueue({ name: SUMMARIZATION_QUEUE, connection }),
+        PromptsModule,
+        TokenizersModule,
+        InferenceModule,
+      ],
+      providers: [
+        { provide: SummarizationProcessor, useClass: ConfiguredSummarizationProcessor },
+        {
+          provide: JobStateRepository,
+          useFactory: () => new JobStateRepository(connection, config.resultTtlSeconds),
+        },
+      ],
+    };
+  }
+}

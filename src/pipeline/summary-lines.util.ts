@@ -1,5 +1,5 @@
 import { speakerPrefixOf } from '../chunking/turns.util';
-import type { OutputType } from '../services/manifest.schema';
+import type { OutputType } from '../jobs/job-payload';
 
 /**
  * The lines an answer adds to the summary (SPEC.md 6.3): its non-empty trimmed lines, except

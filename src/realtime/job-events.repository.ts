@@ -3,6 +3,7 @@ import { QueueEvents } from 'bullmq';
 import Redis from 'ioredis';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { SUMMARIZATION_QUEUE } from '../jobs/job-payload';
+import { JobsService } from '../jobs/jobs.service';
 import { patientRedisOptions, RedisClient } from '../redis/redis.client';
 
 /** A change of one job, as announced on the queue's event stream. */
@@ -10,9 +11,6 @@ export type JobEvent =
   | { jobId: string; kind: 'progress'; data: unknown }
   /** Anything else (taken, requeued, finished, removed): the job's state must be read again. */
   | { jobId: string; kind: 'changed' };
-
-/** BullMQ's default key prefix: the queue's events are the Redis stream `bull:<queue>:events`. */
-const EVENTS_STREAM_KEY = `bull:${SUMMARIZATION_QUEUE}:events`;
 
 /** The events after which a job's state is read again; `progress` events carry the state itself. */
 const STATE_CHANGING_EVENTS = [
@@ -45,6 +43,7 @@ export class JobEventsRepository implements OnModuleInit, OnModuleDestroy {
   constructor(
     @Inject(APP_CONFIG) config: AppConfig,
     private readonly redis: RedisClient,
+    private readonly jobs: JobsService,
   ) {
     this.connectionTemplate = new Redis(config.redis.url, {
       ...patientRedisOptions(config, 'realtime'),
@@ -117,8 +116,7 @@ export class JobEventsRepository implements OnModuleInit, OnModuleDestroy {
   }
 
   /** The stream's last entry: events from then on are read, none written while connecting is missed. */
-  private async lastEventId(): Promise<string> {
-    const [last] = await this.redis.connection.xrevrange(EVENTS_STREAM_KEY, '+', '-', 'COUNT', 1);
-    return last?.[0] ?? '0-0';
+  private lastEventId(): Promise<string> {
+    return this.jobs.lastEventId();
   }
 }

@@ -4,11 +4,10 @@ import { ConfigError } from '../config/config.error';
 import { type EnvironmentVariables, interpolateTree } from '../config/interpolation.util';
 import { parseHydraYaml, readYaml11Boolean } from '../config/yaml.util';
 import type { ManifestProblem } from './manifest.error';
+import { BOOLEAN_FLAVOR_FIELDS, FLAVOR_DEFAULTS, NUMERIC_FLAVOR_FIELDS } from '../jobs/job-payload';
 import {
-  FLAVOR_DEFAULTS,
   KNOWN_FLAVOR_FIELDS,
   KNOWN_SERVICE_FIELDS,
-  NUMERIC_FLAVOR_FIELDS,
   ROUTE_PATTERN,
   type ServiceManifest,
   ServiceManifest as ServiceManifestClass,
@@ -147,9 +146,7 @@ function withTypedScalars(service: Record<string, unknown>): Record<string, unkn
         if (flavor === null || typeof flavor !== 'object' || Array.isArray(flavor)) return flavor;
         // `null` for a boolean, as v1's backend_defaults wrote it, means the default.
         const typed: Record<string, unknown> = Object.fromEntries(
-          Object.entries(flavor).filter(
-            ([field, value]) => !(value === null && BOOLEAN_FLAVOR_FIELDS.has(field)),
-          ),
+          Object.entries(flavor).filter(([field, value]) => !(value === null && isBooleanField(field))),
         );
         for (const field of NUMERIC_FLAVOR_FIELDS) typed[field] = decimalNumber(typed[field]);
         for (const field of BOOLEAN_FLAVOR_FIELDS) {
@@ -162,7 +159,9 @@ function withTypedScalars(service: Record<string, unknown>): Record<string, unkn
   return { ...service, fields: decimalNumber(service.fields), flavor: flavors };
 }
 
-const BOOLEAN_FLAVOR_FIELDS = new Set(['reduceSummary', 'consolidateSummary']);
+function isBooleanField(field: string): boolean {
+  return (BOOLEAN_FLAVOR_FIELDS as readonly string[]).includes(field);
+}
 
 const DECIMAL = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
 

@@ -19,10 +19,10 @@ import {
   type ValidationArguments,
   registerDecorator,
 } from 'class-validator';
+import { FLAVOR_FIELDS, type FlavorParameters, OUTPUT_TYPES, type OutputType } from '../jobs/job-payload';
 
 export const SERVICE_TYPES = ['summary'] as const;
-export const OUTPUT_TYPES = ['abstractive', 'extractive', 'markdown'] as const;
-export type OutputType = (typeof OUTPUT_TYPES)[number];
+export { OUTPUT_TYPES, type OutputType };
 
 export const FILE_NAME_PATTERN = /^[A-Za-z0-9._-]+$/;
 export const ROUTE_PATTERN = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
@@ -94,7 +94,8 @@ const HasUniqueFlavorNames = () =>
     },
   );
 
-export class FlavorManifest {
+/** A flavor as a manifest declares it: the job contract's FlavorParameters, validated. */
+export class FlavorManifest implements FlavorParameters {
   @IsString({ message: 'name must be a string' })
   @IsNotEmpty({ message: 'name must not be empty' })
   name!: string;
@@ -189,24 +190,6 @@ export class ServiceManifest {
   flavor!: FlavorManifest[];
 }
 
-/** Flavor fields that hold numbers: v1 files may carry them as strings (`${oc.env:TEMP,0.2}`). */
-export const NUMERIC_FLAVOR_FIELDS = [
-  'totalContextLength',
-  'maxGenerationLength',
-  'createNewTurnAfter',
-  'summaryTurns',
-  'maxNewTurns',
-  'temperature',
-  'top_p',
-] as const;
-
-/** Flavor fields that hold booleans, and the defaults `GET /services` shows when they are absent. */
-export const FLAVOR_DEFAULTS = {
-  reduceSummary: false,
-  consolidateSummary: false,
-  type: 'abstractive',
-} as const;
-
 export const KNOWN_SERVICE_FIELDS = new Set([
   'type',
   'fields',
@@ -217,19 +200,5 @@ export const KNOWN_SERVICE_FIELDS = new Set([
   'flavor',
 ]);
 
-export const KNOWN_FLAVOR_FIELDS = new Set([
-  'name',
-  'modelName',
-  'totalContextLength',
-  'maxGenerationLength',
-  'tokenizerClass',
-  'createNewTurnAfter',
-  'summaryTurns',
-  'maxNewTurns',
-  'temperature',
-  'top_p',
-  'reduceSummary',
-  'consolidateSummary',
-  'type',
-  'reduce_prompt',
-]);
+/** Every field a flavor may hold: the job contract's (jobs/job-payload.ts). */
+export const KNOWN_FLAVOR_FIELDS: ReadonlySet<string> = new Set(FLAVOR_FIELDS);

@@ -1,0 +1,130 @@
+import { WorkerHost } from '@nestjs/bullmq';
+import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
+import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
+import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import { InferenceClient } from '../inference/inference.client';
+import type { JobProgress, SummarizationJobData } from '../jobs/job-payload';
+import { JobStateRepository } from '../jobs/job-state.repository';
+import { CANCELLED_REASON } from '../jobs/job-status.util';
+import { PromptStore } from '../prompts/prompts.repository';
+import { TokenizersService } from '../tokenizers/tokenizers.service';
+import { checkpointFromSaved, progressToReport, type ReportedProgress } from './job-progress.util';
+import { summarize } from './summarize';
+
+/**
+ * The worker role: runs CONCURRENCY summarization jobs at once (the BullMQ Worker is built by
+ * @nestjs/bullmq with the options PipelineModule gives it). Wiring only: the algorithm is
+ * `summarize()`, a job's keys belong to JobStateRepository, the "progress never goes back" rule
+ * to `progressToReport`. A job whose worker dies keeps its lock until JOB_LOCK_SECONDS pass;
+ * BullMQ's stalled-job check then hands it to another worker, which resumes from the checkpoint.
+ */
+@Injectable()
+export class SummarizationProcessor extends WorkerHost implements OnModuleDestroy {
+  private readonly logger = new Logger(SummarizationProcessor.name);
+  /** Aborted on shutdown: in-flight calls stop, and running jobs go back to the queue. */
+  private readonly stopping = new AbortController();
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly prompts: PromptStore,
+    private readonly tokenizers: TokenizersService,
+    private readonly inference: InferenceClient,
+    private readonly state: JobStateRepository,
+  ) {
+    super();
+  }
+
+  /**
+   * Graceful shutdown: stop the running jobs (each goes back to the queue, checkpoint kept) and
+   * wait for the worker to let them go, before the connections close.
+   */
+  async onModuleDestroy(): Promise<void> {
+    this.stopping.abort();
+    await this.worker.close();
+  }
+
+  /**
+   * A job interrupted by this process stopping is put back in the queue (its checkpoint kept),
+   * where another worker resumes it, instead of waiting for its lock to expire.
+   */
+  async process(job: Job<SummarizationJobData, string>, token?: string): Promise<string> {
+    try {
+      return await this.summarizeJob(job);
+    } catch (error) {
+      if (!this.stopping.signal.aborted || error instanceof UnrecoverableError) throw error;
+      await job.moveToDelayed(Date.now(), token);
+      this.logger.log(`Job ${job.id ?? '?'} handed back to the queue: this worker is stopping`);
+      throw new DelayedError();
+    }
+  }
+
+  private async summarizeJob(job: Job<SummarizationJobData, string>): Promise<string> {
+    const jobId = job.id ?? '';
+    const { service, flavor, text } = job.data;
+    const checkpoint = checkpointFromSaved(await this.state.readCheckpoint(jobId));
+    if (!checkpoint) {
+      await this.state.startFresh(jobId);
+      await job.updateProgress({ phase: 'started' } satisfies JobProgress);
+    } else {
+      this.logger.log(`Job ${jobId} resumes from its checkpoint`);
+    }
+    // Lines are appended after the checkpoint that holds them is saved: the list never runs ahead.
+    let publishedLineCount = checkpoint ? await this.state.partialLineCount(jobId) : 0;
+    let lastReported: ReportedProgress | undefined;
+
+    const template = (await this.prompts.read(service.promptName)).template;
+    const reduceTemplate = flavor.reduceSummary
+      ? (await this.prompts.read(flavor.reduce_prompt ?? service.promptName)).template
+      : template;
+    const summary = await summarize(
+      {
+        text,
+        fields: service.fields,
+        flavor,
+        template,
+        reduceTemplate,
+        tokenizer: this.tokenizers.forFlavor(service.route, flavor),
+        maxParallelCalls: this.config.llm.maxConcurrentInferences,
+        checkpoint,
+      },
+      {
+        complete: async (prompt, promptTokens) =>
+          (
+            await this.inference.complete(
+              {
+                model: flavor.modelName,
+                prompt,
+                maxTokens: flavor.maxGenerationLength,
+                temperature: flavor.temperature,
+                topP: flavor.top_p,
+                expectedPromptTokens: promptTokens,
+              },
+              this.stopping.signal,
+            )
+          ).content,
+        saveCheckpoint: (next) => this.state.saveCheckpoint(jobId, next),
+        reportProgress: async (turnsDone, totalTurns, summarySoFar) => {
+          const newSummaryLines = summarySoFar.slice(publishedLineCount);
+          if (newSummaryLines.length > 0) {
+            publishedLineCount = await this.state.appendPartialLines(jobId, newSummaryLines);
+          }
+          const report = progressToReport(lastReported, turnsDone, totalTurns, newSummaryLines.length > 0);
+          if (!report) return;
+          lastReported = report;
+          await job.updateProgress({
+            phase: 'processing',
+            ...report,
+            summaryLineCount: publishedLineCount,
+            newSummaryLines,
+          } satisfies JobProgress);
+        },
+        throwIfCancelled: async () => {
+          if (this.stopping.signal.aborted) throw new Error('worker stopping');
+          if (await this.state.isCancelled(jobId)) throw new UnrecoverableError(CANCELLED_REASON);
+        },
+      },
+    );
+    await this.state.forgetRun(jobId);
+    return summary;
+  }
+}
