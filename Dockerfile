@@ -10,6 +10,8 @@ RUN npm ci
 COPY tsconfig.json tsconfig.build.json tsconfig.support.json ./
 COPY scripts ./scripts
 COPY src ./src
+# The SDK and the CLI (clients/), and the web page, which imports the SDK.
+COPY clients ./clients
 COPY web ./web
 RUN npm run build
 COPY test/support ./test/support

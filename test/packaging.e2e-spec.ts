@@ -585,7 +585,11 @@ describe('Dockerfile', () => {
     'copies the files `npm run %s` reads into the build stage before running it',
     (script) => {
       const packageJson = JSON.parse(read('package.json')) as { scripts: Record<string, string> };
-      const inputs = (packageJson.scripts[script] ?? '').match(/(scripts\/\S+|tsconfig[\w.]*\.json)/g) ?? [];
+      // Scripts, tsconfig files, and the folders `tsc -p <folder>` and `vite build <folder>` read.
+      const inputs =
+        (packageJson.scripts[script] ?? '').match(
+          /(scripts\/\S+|tsconfig[\w.]*\.json|(?<=tsc -p )(?!tsconfig)[\w./-]+|(?<=vite build )[\w./-]+)/g,
+        ) ?? [];
       expect(inputs.length).toBeGreaterThan(0);
       const buildStage = stages.get('build') ?? '';
       const beforeRun = buildStage.slice(0, buildStage.indexOf(`RUN npm run ${script}\n`));
