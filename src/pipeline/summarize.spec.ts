@@ -1,0 +1,388 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { splitTurns, turnLine } from '../chunking/turns.util';
+import { InferenceError } from '../inference/inference.error';
+import type { FlavorParameters } from '../jobs/job-payload';
+import type { Tokenizer } from '../tokenizers/tokenizer';
+import { type Checkpoint, summarize, type SummarizeHooks, type SummarizeInput } from './summarize';
+
+/**
+ * summarize() with in-memory hooks: a word-counting tokenizer and a fake LLM whose answers are
+ * functions of the prompt, so each test states exactly which calls happen. Milliseconds, no IO.
+ */
+
+/** One token per word; a newline between two pieces costs nothing. */
+const wordTokenizer: Tokenizer = {
+  family: 'words',
+  joinerTokens: 0,
+  count: (text) => text.split(/\s+/).filter(Boolean).length,
+  encode: (text) =>
+    text
+      .split(/\s+/)
+      .filter(Boolean)
+      .map((_, index) => index),
+  decode: (ids) => ids.map(() => 'w').join(' '),
+};
+
+const PROGRESSIVE = 'CONTEXT\n{}\nTURNS\n{}';
+const MAP = 'TURNS\n{}';
+const REDUCE = 'REDUCE\n{}';
+
+/** The fake LLM's summary of a turn line: the line, marked. */
+const summaryOf = (line: string) => `= ${line}`;
+
+interface Call {
+  prompt: string;
+  context: string[];
+  turns: string[];
+}
+
+/** Splits a prompt built from our templates back into its context and turn lines. */
+function parsePrompt(prompt: string): Call {
+  const turnsAt = prompt.startsWith('TURNS\n') ? 0 : prompt.indexOf('\nTURNS\n') + 1;
+  const isTurnPrompt = turnsAt > 0 || prompt.startsWith('TURNS\n');
+  const context = prompt.startsWith('CONTEXT\n') ? prompt.slice('CONTEXT\n'.length, turnsAt - 1) : '';
+  const turns = isTurnPrompt ? prompt.slice(turnsAt + 'TURNS\n'.length) : '';
+  return {
+    prompt,
+    context: context.split('\n').filter(Boolean),
+    turns: turns.split('\n').filter(Boolean),
+  };
+}
+
+function flavor(overrides: Partial<FlavorParameters> = {}): FlavorParameters {
+  return {
+    name: 'test',
+    modelName: 'model',
+    // (totalContextLength − maxGenerationLength) / 1.15 − prompt words: about 100 words of turns.
+    totalContextLength: 1_000,
+    maxGenerationLength: 880,
+    tokenizerClass: 'words',
+    createNewTurnAfter: 50,
+    summaryTurns: 2,
+    maxNewTurns: 4,
+    temperature: 0,
+    top_p: 1,
+    reduceSummary: false,
+    consolidateSummary: false,
+    type: 'abstractive',
+    ...overrides,
+  };
+}
+
+interface Run {
+  summary: string;
+  calls: Call[];
+  checkpoints: Checkpoint[];
+  progress: { turnsDone: number; totalTurns: number; summarySoFar: string[] }[];
+}
+
+/**
+ * Runs summarize() on `text`; `reject(call)` makes the fake server refuse a call for its context
+ * length (the server counts differently), `answer(call)` overrides the answer.
+ */
+async function run(
+  text: string,
+  options: {
+    fields?: 1 | 2;
+    flavor?: Partial<FlavorParameters>;
+    checkpoint?: Checkpoint;
+    reject?: (call: Call) => boolean;
+    answer?: (call: Call) => string;
+    maxParallelCalls?: number;
+  } = {},
+): Promise<Run> {
+  const fields = options.fields ?? 2;
+  const calls: Call[] = [];
+  const checkpoints: Checkpoint[] = [];
+  const progress: Run['progress'] = [];
+  const input: SummarizeInput = {
+    text,
+    fields,
+    flavor: flavor(options.flavor),
+    template: fields === 2 ? PROGRESSIVE : MAP,
+    reduceTemplate: REDUCE,
+    tokenizer: wordTokenizer,
+    maxParallelCalls: options.maxParallelCalls ?? 2,
+    checkpoint: options.checkpoint,
+  };
+  const hooks: SummarizeHooks = {
+    complete: async (prompt) => {
+      const call = parsePrompt(prompt);
+      calls.push(call);
+      if (options.reject?.(call)) {
+        throw new InferenceError("This model's maximum context length is 100 tokens", 'CONTEXT_LENGTH');
+      }
+      if (options.answer) return options.answer(call);
+      return call.turns.map(summaryOf).join('\n');
+    },
+    saveCheckpoint: async (checkpoint) => {
+      checkpoints.push(structuredClone(checkpoint));
+    },
+    reportProgress: async (turnsDone, totalTurns, summarySoFar) => {
+      progress.push({ turnsDone, totalTurns, summarySoFar: [...summarySoFar] });
+    },
+    throwIfCancelled: async () => undefined,
+  };
+  return { summary: await summarize(input, hooks), calls, checkpoints, progress };
+}
+
+const transcript = (count: number, words = 5) =>
+  Array.from(
+    { length: count },
+    (_, index) => `S${index % 3} : ${Array.from({ length: words }, () => `t${index}`).join(' ')}`,
+  ).join('\n');
+
+const linesOf = (text: string) => splitTurns(text).map(turnLine);
+
+describe('summarize: the map step', () => {
+  it.each([
+    ['progressive', 2],
+    ['map', 1],
+  ] as const)(
+    '%s: every turn reaches one prompt, once, in order, at most maxNewTurns per call',
+    async (_mode, fields) => {
+      const text = transcript(10);
+      const { summary, calls } = await run(text, { fields });
+      const sent = calls.flatMap((call) => call.turns);
+      expect(sent).toEqual(linesOf(text));
+      expect(calls.every((call) => call.turns.length <= 4)).toBe(true);
+      expect(summary).toBe(linesOf(text).map(summaryOf).join('\n'));
+    },
+  );
+
+  it('progressive: each prompt carries the last summaryTurns lines of the summary so far', async () => {
+    const { calls } = await run(transcript(8));
+    expect(calls[0]?.context).toEqual([]);
+    expect(calls[1]?.context).toEqual(calls[0]?.turns.slice(-2).map(summaryOf));
+  });
+
+  it('progressive: summaryTurns 0 sends no context line', async () => {
+    const { calls } = await run(transcript(8), { flavor: { summaryTurns: 0 } });
+    expect(calls.every((call) => call.context.length === 0)).toBe(true);
+  });
+
+  it('progress only moves forward and the summary so far only grows', async () => {
+    for (const fields of [1, 2] as const) {
+      const { progress } = await run(transcript(12), { fields });
+      expect(progress.at(0)?.turnsDone).toBe(0);
+      expect(progress.at(-1)).toMatchObject({ turnsDone: 12, totalTurns: 12 });
+      for (let index = 1; index < progress.length; index += 1) {
+        const [before, after] = [progress[index - 1], progress[index]];
+        expect(after?.turnsDone).toBeGreaterThanOrEqual(before?.turnsDone ?? 0);
+        expect(after?.summarySoFar.slice(0, before?.summarySoFar.length)).toEqual(before?.summarySoFar);
+      }
+    }
+  });
+});
+
+describe('summarize: resuming from a checkpoint', () => {
+  const text = transcript(10);
+  const lines = linesOf(text);
+
+  it('progressive: starts at nextTurn and keeps the saved summary lines', async () => {
+    const saved = lines.slice(0, 4).map(summaryOf);
+    const { summary, calls } = await run(text, {
+      checkpoint: { kind: 'progressive', nextTurn: 4, summaryLines: saved },
+    });
+    expect(calls.flatMap((call) => call.turns)).toEqual(lines.slice(4));
+    expect(calls[0]?.context).toEqual(saved.slice(-2));
+    expect(summary).toBe(lines.map(summaryOf).join('\n'));
+  });
+
+  it('progressive: uses the turns it saved once a turn was split, not a new split of the text', async () => {
+    const savedTurns = [
+      { speaker: 'A', prefix: 'A : ', text: 'first half' },
+      { speaker: 'A', prefix: 'A : ', text: 'second half' },
+      { speaker: 'B', prefix: 'B : ', text: 'last' },
+    ];
+    const { calls } = await run('A : first half second half\nB : last', {
+      checkpoint: { kind: 'progressive', nextTurn: 1, summaryLines: ['= A : first half'], turns: savedTurns },
+    });
+    expect(calls.flatMap((call) => call.turns)).toEqual(['A : second half', 'B : last']);
+  });
+
+  it('map: only the batches without an answer are sent', async () => {
+    const first = await run(text, { fields: 1 });
+    const [firstBatch, secondBatch] = first.calls.map((call) => call.turns);
+    const answers = first.calls.map((call) => call.turns.map(summaryOf));
+    const resumed = await run(text, {
+      fields: 1,
+      checkpoint: { kind: 'map', answers: [answers[0] ?? [], null, answers[2] ?? []] },
+    });
+    expect(resumed.calls.map((call) => call.turns)).toEqual([secondBatch]);
+    expect(firstBatch).toBeDefined();
+    expect(resumed.summary).toBe(first.summary);
+  });
+});
+
+describe('summarize: the context-length ladder (the server counts more than we do)', () => {
+  it('progressive: a rejected batch is halved', async () => {
+    const text = transcript(4);
+    const { calls, summary } = await run(text, { reject: (call) => call.turns.length > 2 });
+    expect(calls.map((call) => call.turns.length)).toEqual([4, 2, 2]);
+    expect(summary).toBe(linesOf(text).map(summaryOf).join('\n'));
+  });
+
+  it('progressive: a lone turn still rejected is sent again without context', async () => {
+    const text = transcript(2, 40);
+    const { calls, summary } = await run(text, {
+      flavor: { maxNewTurns: 1 },
+      reject: (call) => call.context.length > 0,
+    });
+    expect(calls.map((call) => [call.turns.length, call.context.length])).toEqual([
+      [1, 0],
+      [1, 1],
+      [1, 0],
+    ]);
+    expect(summary).toBe(linesOf(text).map(summaryOf).join('\n'));
+  });
+
+  it('progressive: a lone turn rejected without context is split in halves, no text lost', async () => {
+    const text = 'A : one two three four five six seven eight nine ten. Eleven twelve.';
+    const isTooLong = (call: Call) => call.turns.some((line) => wordTokenizer.count(line) > 8);
+    const { calls, checkpoints } = await run(text, { reject: isTooLong });
+    expect(calls[0]?.turns).toEqual([text]);
+    const accepted = calls.filter((call) => !isTooLong(call));
+    expect(accepted.length).toBeGreaterThan(1);
+    const texts = accepted.flatMap((call) => call.turns).map((line) => line.replace(/^A : /, ''));
+    expect(texts.join(' ')).toBe('one two three four five six seven eight nine ten. Eleven twelve.');
+    // The split turns are saved, so a resumed job sends the same pieces.
+    expect(checkpoints.at(-1)).toMatchObject({ kind: 'progressive', turns: expect.any(Array) as unknown });
+  });
+
+  it('map: a rejected batch is split in two, then a lone turn in halves', async () => {
+    const text = ['A : one two three', 'B : four five six seven eight nine ten eleven twelve'].join('\n');
+    const { calls, summary } = await run(text, {
+      fields: 1,
+      reject: (call) => call.turns.length > 1 || call.turns.some((line) => wordTokenizer.count(line) > 8),
+    });
+    expect(calls[0]?.turns).toHaveLength(2);
+    const accepted = calls.filter(
+      (call) => call.turns.length === 1 && call.turns.every((line) => wordTokenizer.count(line) <= 8),
+    );
+    expect(accepted.map((call) => call.turns[0]?.split(' : ')[1]).join(' ')).toBe(
+      'one two three four five six seven eight nine ten eleven twelve',
+    );
+    expect(summary.split('\n')).toHaveLength(accepted.length);
+  });
+
+  it('a turn that cannot be split any more reports the rejection itself', async () => {
+    await expect(run('A : indivisible', { reject: () => true })).rejects.toMatchObject({
+      code: 'CONTEXT_LENGTH',
+    });
+  });
+});
+
+describe('summarize: reduce', () => {
+  /**
+   * The fake LLM marks each line with the reduce level that produced it (`L0` for the map step),
+   * and `shrink` decides how the words of a group change; a call's level is its input's plus one.
+   */
+  const levelled =
+    (shrink: (words: string[][]) => string[][]) =>
+    (call: Call): string => {
+      if (!call.prompt.startsWith('REDUCE\n')) return call.turns.map((line) => `L0 ${line}`).join('\n');
+      const lines = call.prompt.split('\n').slice(1);
+      const level = Number(lines[0]?.split(' ')[0]?.slice(1)) + 1;
+      return shrink(lines.map((line) => line.split(' ').slice(1)))
+        .map((words) => `L${level} ${words.join(' ')}`)
+        .join('\n');
+    };
+  const reduceInputLevels = (calls: Call[]) =>
+    calls
+      .filter((call) => call.prompt.startsWith('REDUCE\n'))
+      .map((call) => Number(call.prompt.split('\n')[1]?.split(' ')[0]?.slice(1)));
+
+  it('stops after one call when one group holds the summary', async () => {
+    const { calls, summary } = await run(transcript(6), {
+      flavor: { reduceSummary: true },
+      answer: levelled(() => [['merged']]),
+    });
+    expect(reduceInputLevels(calls)).toEqual([0]);
+    expect(summary).toBe('L1 merged');
+  });
+
+  it('reduces level after level in budget-sized groups until one call holds it', async () => {
+    // 40 lines of 9 words: over the ~100-word budget, so several groups, then one.
+    const { calls, summary } = await run(transcript(40, 6), {
+      fields: 1,
+      flavor: { reduceSummary: true },
+      answer: levelled(() => [['merged']]),
+    });
+    const levels = reduceInputLevels(calls);
+    expect(levels.filter((level) => level === 0).length).toBeGreaterThan(1);
+    expect(levels.filter((level) => level === 1)).toEqual([1]);
+    expect(summary).toBe('L2 merged');
+  });
+
+  it('stops after a level that does not shrink the text', async () => {
+    const { calls, summary } = await run(transcript(40, 6), {
+      fields: 1,
+      flavor: { reduceSummary: true },
+      answer: levelled((groupWords) => groupWords),
+    });
+    const levels = reduceInputLevels(calls);
+    expect(levels.length).toBeGreaterThan(1);
+    expect(new Set(levels)).toEqual(new Set([0]));
+    expect(summary.split('\n')).toHaveLength(40);
+  });
+
+  it('stops at the level cap (8 levels) when every level shrinks a little but never fits', async () => {
+    const { calls, summary } = await run(transcript(60, 8), {
+      fields: 1,
+      flavor: { reduceSummary: true },
+      // One word fewer per group: always shrinking, never fitting in one group.
+      answer: levelled((groupWords) =>
+        groupWords.map((words, index) => (index === 0 ? words.slice(0, -1) : words)),
+      ),
+    });
+    expect(Math.max(...reduceInputLevels(calls))).toBe(7);
+    expect(summary.split('\n').every((line) => line.startsWith('L8 '))).toBe(true);
+  });
+
+  it('a reduce prompt with two placeholders gets an empty first one', async () => {
+    const prompts: string[] = [];
+    const input: SummarizeInput = {
+      text: transcript(3),
+      fields: 1,
+      flavor: flavor({ reduceSummary: true }),
+      template: MAP,
+      reduceTemplate: 'REDUCE [{}]\n{}',
+      tokenizer: wordTokenizer,
+      maxParallelCalls: 1,
+      checkpoint: undefined,
+    };
+    await summarize(input, {
+      complete: async (prompt) => {
+        prompts.push(prompt);
+        return prompt.startsWith('REDUCE') ? 'merged' : parsePrompt(prompt).turns.map(summaryOf).join('\n');
+      },
+      saveCheckpoint: async () => undefined,
+      reportProgress: async () => undefined,
+      throwIfCancelled: async () => undefined,
+    });
+    expect(prompts.at(-1)?.startsWith('REDUCE []\n= S0 : ')).toBe(true);
+  });
+});
+
+describe('summarize: a real transcript, no text lost or duplicated', () => {
+  const text = readFileSync(join(__dirname, '../../test/fixtures/transcripts/ES2004a.txt'), 'utf8');
+
+  it.each([
+    ['progressive', 2],
+    ['map', 1],
+  ] as const)('%s', async (_mode, fields) => {
+    const { calls } = await run(text, { fields, flavor: { createNewTurnAfter: 30, maxNewTurns: 9 } });
+    const sentText = calls
+      .flatMap((call) => call.turns)
+      .map((line) => line.replace(/^[^:]+: ?/, ''))
+      .join(' ')
+      .replace(/\s+/g, ' ');
+    const originalText = splitTurns(text)
+      .map((turn) => turn.text)
+      .join(' ')
+      .replace(/\s+/g, ' ');
+    expect(sentText).toBe(originalText);
+  });
+});
