@@ -3,6 +3,32 @@ import eslint from '@eslint/js';
 import prettier from 'eslint-config-prettier';
 import tseslint from 'typescript-eslint';
 
+const NO_FOCUSED_TESTS = ['describe', 'it', 'test'].map((object) => ({
+  object,
+  property: 'only',
+  message: 'No focused tests.',
+}));
+
+/** Import restrictions by name, combined per folder below. */
+const IMPORT_RESTRICTIONS = {
+  bullmq: {
+    group: ['bullmq', '@nestjs/bullmq'],
+    message:
+      'Only jobs/ (the queue), pipeline/ (the worker) and realtime/job-events.repository.ts (its event stream) use BullMQ.',
+  },
+  openai: { group: ['openai', 'openai/*'], message: 'Only inference/ calls the LLM.' },
+  io: {
+    group: ['@nestjs/*', 'ioredis', 'node:fs', 'node:fs/*', 'fs', 'fs/*', 'express', 'ws'],
+    message: 'A *.util.ts file is pure: no Nest, no Redis, no file system, no network.',
+    // Types (the OpenAPI object shapes of @nestjs/swagger) cost nothing at run time.
+    allowTypeImports: true,
+  },
+};
+
+function restrictImports(...names) {
+  return ['error', { patterns: names.map((name) => IMPORT_RESTRICTIONS[name]) }];
+}
+
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', 'coverage/', '.local/'] },
   eslint.configs.recommended,
@@ -22,17 +48,12 @@ export default tseslint.config(
       // Nest's option types are classes filled with object literals by design.
       '@typescript-eslint/no-unsafe-class-instance-assignment': 'off',
       eqeqeq: ['error', 'always'],
-      'no-restricted-properties': [
-        'error',
-        { object: 'describe', property: 'only', message: 'No focused tests.' },
-        { object: 'it', property: 'only', message: 'No focused tests.' },
-        { object: 'test', property: 'only', message: 'No focused tests.' },
-      ],
+      'no-restricted-properties': ['error', ...NO_FOCUSED_TESTS],
     },
   },
   {
     // Plain Node scripts that run before `npm ci`: CommonJS, no type information.
-    files: ['scripts/**/*.js', 'jest.config.js', '**/*.mjs'],
+    files: ['scripts/**/*.js', 'jest.config.js', '**/*.mjs', '.dependency-cruiser.cjs'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: {
       parserOptions: { projectService: false, project: null },
@@ -50,12 +71,14 @@ export default tseslint.config(
     rules: { ...tseslint.configs.disableTypeChecked.rules, '@typescript-eslint/no-require-imports': 'off' },
   },
   {
-    // No process.env outside config/ (STYLE.md habit 4); test support and main are the edges.
+    // No process.env outside config/; main and logging are the edges. (A rule set again in a
+    // later block replaces the earlier options for its files: the ban on focused tests is repeated.)
     files: ['src/**/*.ts'],
     ignores: ['src/config/**', 'src/main.ts', 'src/logging.ts'],
     rules: {
       'no-restricted-properties': [
         'error',
+        ...NO_FOCUSED_TESTS,
         {
           object: 'process',
           property: 'env',
@@ -63,6 +86,25 @@ export default tseslint.config(
         },
       ],
     },
+  },
+  // The rules of the house (docs/architecture.md, "Rules of the house"): who may import what.
+  // Later blocks replace the options of earlier ones for the files they match, so each block
+  // lists every restriction that holds for its files.
+  {
+    files: ['src/**/*.ts'],
+    rules: { '@typescript-eslint/no-restricted-imports': restrictImports('bullmq', 'openai') },
+  },
+  {
+    files: ['src/jobs/**/*.ts', 'src/pipeline/**/*.ts', 'src/realtime/job-events.repository.ts'],
+    rules: { '@typescript-eslint/no-restricted-imports': restrictImports('openai') },
+  },
+  {
+    files: ['src/inference/**/*.ts'],
+    rules: { '@typescript-eslint/no-restricted-imports': restrictImports('bullmq') },
+  },
+  {
+    files: ['src/**/*.util.ts'],
+    rules: { '@typescript-eslint/no-restricted-imports': restrictImports('bullmq', 'openai', 'io') },
   },
   {
     files: ['test/**/*.ts', 'src/**/*.spec.ts'],

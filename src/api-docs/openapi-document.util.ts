@@ -6,7 +6,7 @@ import type {
   SecurityRequirementObject,
   SecuritySchemeObject,
 } from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
-import { ERROR_SCHEMAS, errorContent, UNAUTHORIZED_RESPONSE } from './error-detail.dto';
+import { ERROR_SCHEMAS, errorContent, UNAUTHORIZED_RESPONSE } from '../api-schemas/error-detail.dto';
 
 /** The two ways an HTTP request presents a key (README "HTTP API"). */
 export const SECURITY_SCHEMES: Record<string, SecuritySchemeObject> = {

@@ -1,5 +1,5 @@
 import type { SchemaObject } from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
-import { schemaRef } from '../api-docs/error-detail.dto';
+import { schemaRef } from '../api-schemas/error-detail.dto';
 
 /** The states of SPEC.md section 4, each a variant of `JobState` told apart by `status`. */
 export const JOB_STATE_VARIANTS = {

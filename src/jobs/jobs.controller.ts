@@ -16,7 +16,7 @@ import {
   REDIS_UNAVAILABLE_RESPONSE,
   schemaRef,
   UNAUTHORIZED_RESPONSE,
-} from '../api-docs/error-detail.dto';
+} from '../api-schemas/error-detail.dto';
 import { JobsService } from './jobs.service';
 
 const JOB_ID = {

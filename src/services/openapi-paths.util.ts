@@ -9,7 +9,7 @@ import {
   REDIS_UNAVAILABLE_RESPONSE,
   schemaRef,
   UNAUTHORIZED_RESPONSE,
-} from '../api-docs/error-detail.dto';
+} from '../api-schemas/error-detail.dto';
 import type { ServiceDefinition } from './manifest-validation.util';
 import { SAMPLING_PROPERTIES } from './service.dto';
 

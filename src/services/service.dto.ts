@@ -1,5 +1,5 @@
 import type { SchemaObject } from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
-import { schemaRef } from '../api-docs/error-detail.dto';
+import { schemaRef } from '../api-schemas/error-detail.dto';
 import { OUTPUT_TYPES, SERVICE_TYPES } from './manifest.schema';
 
 const AS_WRITTEN =

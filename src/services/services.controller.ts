@@ -8,7 +8,7 @@ import {
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
 import { FileInterceptor } from '@nestjs/platform-express';
-import { errorContent, schemaRef, UNAUTHORIZED_RESPONSE } from '../api-docs/error-detail.dto';
+import { errorContent, schemaRef, UNAUTHORIZED_RESPONSE } from '../api-schemas/error-detail.dto';
 import { type QueuedJob, ServicesService } from './services.service';
 
 interface GenerateBody {
