@@ -15,6 +15,22 @@ interface Finished {
   stderr: string;
 }
 
+/** Gateways started by a test: one left running by a failed assertion is stopped after it. */
+const running = new Set<ChildProcess>();
+
+afterEach(async () => {
+  await Promise.all(
+    [...running].map(async (child) => {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGKILL');
+        await exited;
+      }
+    }),
+  );
+  running.clear();
+});
+
 /** Runs the built gateway (`npm run start:prod` runs the same file) in a copy of the samples. */
 function startBuiltGateway(env: Record<string, string>): {
   child: ChildProcess;
@@ -30,6 +46,7 @@ function startBuiltGateway(env: Record<string, string>): {
     env: { PATH: process.env.PATH ?? '', LOG_FORMAT: 'json', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  running.add(child);
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -127,7 +144,12 @@ describe('the built gateway (start:prod)', () => {
     const health = await fetch(`http://127.0.0.1:${port}/healthcheck`);
     expect(health.status).toBe(200);
     expect(await health.text()).toBe('"1"');
-    expect((await fetch(`http://127.0.0.1:${port}/health/ready`)).status).toBe(200);
+    // Ready once its Redis connection is (it may still be connecting when the log line appears).
+    await waitFor(
+      async () => (await fetch(`http://127.0.0.1:${port}/health/ready`)).status === 200,
+      10_000,
+      'the worker to be ready',
+    );
     for (const path of ['/services', '/results/some-id', '/docs', '/openapi.json']) {
       const response = await fetch(`http://127.0.0.1:${port}${path}`);
       expect([path, response.status]).toEqual([path, 404]);

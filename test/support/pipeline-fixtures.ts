@@ -54,7 +54,7 @@ export async function installTestServices(
   );
   await waitFor(
     async () => (await (await fetch(`${gateway.baseUrl}/services`)).text()).includes('test/map'),
-    5_000,
+    15_000,
     'the test services',
   );
 }
