@@ -116,7 +116,7 @@ async function main(): Promise<void> {
         '| --- | --- | --- | --- |',
         `| cold start | ${ms(restart)} (max ${ms(max(gatewayStarts))}) | ${ms(median(bareStarts))} (max ${ms(max(bareStarts))}) | ${(restart / median(bareStarts)).toFixed(2)} |`,
         '',
-        `## Hot reload: file saved to /services changed (median of ${RELOAD_RUNS}, max); SPEC.md: under 2 s`,
+        `## Hot reload: file saved to /services changed (median of ${RELOAD_RUNS}, max); docs/api.md: under 2 s`,
         '',
         '| change | ours | baseline: restart the gateway (cold start) | ratio |',
         '| --- | --- | --- | --- |',

@@ -5,6 +5,7 @@ import { GatewayExceptionFilter } from './common/gateway-exception.filter';
 import type { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { HealthModule } from './health/health.module';
+import { JobsModule } from './jobs/jobs.module';
 import { PipelineModule } from './pipeline/pipeline.module';
 import { RealtimeModule } from './realtime/realtime.module';
 import { RedisModule } from './redis/redis.module';
@@ -20,6 +21,8 @@ export class ApiModule {
         ConfigModule.forRoot(config),
         RedisModule,
         HealthModule,
+        // The queue and /results; ServicesModule and RealtimeModule use its JobsService too.
+        JobsModule,
         ServicesModule,
         RealtimeModule,
         // ROLE=all runs the worker in the same process.

@@ -56,7 +56,7 @@ import { isolatedRedisUrl, RecordingLogger, REPOSITORY_ROOT, waitFor } from './s
 
 const KUBERNETES_ROOT = join(REPOSITORY_ROOT, 'deploy', 'kubernetes');
 const SHELL_PATH = '/usr/bin:/bin';
-/** SPEC.md asks for 2 s once the files change; tests wait longer so a loaded CI machine does not flake. */
+/** docs/api.md asks for 2 s once the files change; tests wait longer so a loaded CI machine does not flake. */
 const RELOAD_WAIT_MS = 5_000;
 
 const scratch = mkdtempSync(join(tmpdir(), 'deploy-'));

@@ -4,10 +4,10 @@ import Redis from 'ioredis';
 import { startTestGateway, type TestGateway, waitFor } from './support/gateway';
 
 const fixtures = join(__dirname, 'fixtures/manifests');
-/** SPEC.md asks for 2 s; tests wait longer so a loaded CI machine does not flake. */
+/** docs/api.md asks for 2 s; tests wait longer so a loaded CI machine does not flake. */
 const RELOAD_WAIT_MS = 5_000;
 
-describe('hot reload of manifests (SPEC.md section 2)', () => {
+describe('hot reload of manifests (docs/api.md section 2)', () => {
   let gateway: TestGateway;
   let redis: Redis;
   const reloadTimesMs: number[] = [];

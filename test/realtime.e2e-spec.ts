@@ -22,7 +22,7 @@ type Message = Record<string, unknown>;
 
 const HEARTBEAT_SECONDS = 0.3;
 
-/** SPEC.md sections 4–5: the exact keys of each state message of a per-job socket. */
+/** docs/api.md sections 4–5: the exact keys of each state message of a per-job socket. */
 const KEYS_BY_STATUS: Record<string, string[]> = {
   queued: ['message', 'status'],
   started: ['message', 'status'],
@@ -48,7 +48,7 @@ function expectForwardOnly(messages: Message[]): void {
   }
 }
 
-describe('WebSocket API (SPEC.md section 5)', () => {
+describe('WebSocket API (docs/api.md section 5)', () => {
   let simulator: LlmSimulator;
   let gateway: TestGateway;
 

@@ -13,7 +13,7 @@ function form(fields: Record<string, string | Blob>): FormData {
 
 const file = (content: string | Buffer) => new Blob([content], { type: 'text/plain' });
 
-describe('HTTP API of the services (SPEC.md section 4)', () => {
+describe('HTTP API of the services (docs/api.md section 4)', () => {
   let gateway: TestGateway;
   let redis: Redis;
 

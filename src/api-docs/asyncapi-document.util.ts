@@ -21,7 +21,7 @@ const schema = (name: string): Json => ref(`#/components/schemas/${name}`);
 const message = (name: string): Json => ref(`#/components/messages/${name}`);
 
 /**
- * The AsyncAPI 3.0 document of the WebSocket API (SPEC.md section 5): both endpoints, every
+ * The AsyncAPI 3.0 document of the WebSocket API (docs/api.md section 5): both endpoints, every
  * message they carry (the job states of `GET /results/{id}`, with `task_id` on the feed, the
  * heartbeat, the subscription arrays and their answers), `?partial=true`, the API key and the
  * close codes. The state schemas are those of the OpenAPI document, so the two cannot drift.

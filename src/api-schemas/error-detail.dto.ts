@@ -5,7 +5,7 @@ export function schemaRef(name: string): { $ref: string } {
   return { $ref: `#/components/schemas/${name}` };
 }
 
-/** FastAPI's error body (SPEC.md section 4): every error the gateway answers has this shape. */
+/** FastAPI's error body (docs/api.md section 4): every error the gateway answers has this shape. */
 export const ERROR_SCHEMAS: Record<string, SchemaObject> = {
   ErrorDetail: {
     type: 'object',

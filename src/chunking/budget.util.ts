@@ -1,4 +1,4 @@
-/** SPEC.md 6.3: every call keeps 15 % of headroom over our own token count. */
+/** docs/api.md 6.3: every call keeps 15 % of headroom over our own token count. */
 export const SAFETY_FACTOR = 1.15;
 
 /**

@@ -53,7 +53,7 @@ export function speakerPrefixOf(line: string): { speaker: string; prefix: string
 }
 
 /**
- * Splits a transcript into turns, one per non-blank line (SPEC.md 6.2, as v1 built them):
+ * Splits a transcript into turns, one per non-blank line (docs/api.md 6.2, as v1 built them):
  * - lines are split as Python's `str.splitlines()` splits them; whitespace at both ends of a
  *   line is removed (Python's `str.strip()` set, plus U+FEFF); lines left empty are dropped;
  * - a line starting with a speaker prefix (`speakerPrefixOf`: a name in any script followed by

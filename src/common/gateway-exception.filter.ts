@@ -13,7 +13,7 @@ import { ServicesError, type ServicesErrorCode } from '../services/services.erro
 import { AuthError } from './api-key.guard';
 
 /**
- * The one place errors become HTTP answers, in FastAPI's shape `{"detail": "..."}` (SPEC.md
+ * The one place errors become HTTP answers, in FastAPI's shape `{"detail": "..."}` (docs/api.md
  * section 4). Known error codes map exhaustively; anything unexpected is a 500 with a generic
  * message and is logged here, so no stack, secret or internal path reaches a client.
  */

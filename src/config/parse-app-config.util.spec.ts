@@ -14,7 +14,7 @@ function parse(env: Record<string, string>, configYaml: unknown = v1ConfigYaml) 
 }
 
 describe('parseAppConfig', () => {
-  it("loads v1's config.yaml unchanged, with SPEC.md's defaults", () => {
+  it("loads v1's config.yaml unchanged, with docs/api.md's defaults", () => {
     const config = parse({});
     expect(config).toMatchObject({
       serviceName: 'LLM_Gateway',

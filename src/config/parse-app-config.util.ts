@@ -32,7 +32,7 @@ interface VariableSpec {
   isSecret?: boolean;
 }
 
-/** Every environment variable of SPEC.md section 1, with its default. */
+/** Every environment variable of docs/api.md section 1, with its default. */
 export const VARIABLES = {
   SERVICE_NAME: { parser: nonEmptyString, defaultValue: 'LLM_Gateway' },
   OPENAI_API_BASE: { parser: httpUrl, defaultValue: 'http://localhost:9000/v1' },

@@ -31,8 +31,8 @@ const PERMIT_LEASE_MS = 30_000;
 const PERMIT_POLL_MS = 25;
 
 /**
- * The only caller of the LLM API (DESIGN.md "Inference"): the openai SDK with its own retries
- * off, streamed calls, our retry policy (SPEC.md 6.4), TIMEOUT as the longest silence of a stream
+ * The only caller of the LLM API (docs/architecture.md "Inference"): the openai SDK with its own retries
+ * off, streamed calls, our retry policy (docs/api.md 6.4), TIMEOUT as the longest silence of a stream
  * (before its first chunk or between two, never its whole length), cancellation, and
  * MAX_CONCURRENT_INFERENCES enforced across processes by a Redis semaphore whose permits expire
  * when their holder dies.
@@ -46,7 +46,7 @@ export class InferenceClient implements OnModuleDestroy {
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
     this.openai = new OpenAI({
       baseURL: config.llm.apiBase,
-      // The SDK refuses an empty key at construction; SPEC.md 1 accepts one and sends `Bearer `
+      // The SDK refuses an empty key at construction; docs/api.md 1 accepts one and sends `Bearer `
       // as v1 did (fetch trims the value to `Bearer`). The placeholder is never sent.
       ...(config.llm.apiKey === ''
         ? { apiKey: 'empty-key-placeholder', defaultHeaders: { Authorization: 'Bearer ' } }
@@ -144,7 +144,7 @@ export class InferenceClient implements OnModuleDestroy {
       {
         model: request.model,
         messages: [{ role: 'user', content: request.prompt }],
-        // SPEC.md 6.3 and vLLM speak max_tokens; OpenAI's newer max_completion_tokens is not universal.
+        // docs/api.md 6.3 and vLLM speak max_tokens; OpenAI's newer max_completion_tokens is not universal.
         // eslint-disable-next-line @typescript-eslint/no-deprecated
         max_tokens: request.maxTokens,
         temperature: request.temperature,
@@ -241,7 +241,7 @@ async function acquireCancellable(permit: Semaphore, signal: AbortSignal | undef
 }
 
 /**
- * TIMEOUT as SPEC.md 1 means it: the longest wait for the first chunk of a call, or between two;
+ * TIMEOUT as docs/api.md 1 means it: the longest wait for the first chunk of a call, or between two;
  * a generation that keeps streaming is never cut. Armed when created, re-armed by every chunk.
  */
 class IdleTimer {

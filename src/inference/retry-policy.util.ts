@@ -13,7 +13,7 @@ const CONTEXT_LENGTH_MESSAGE =
   /maximum context length|context length|context_length_exceeded|too many tokens/i;
 
 /**
- * SPEC.md 6.4: retry 429, 5xx, timeouts and connection errors; never other 4xx. A 400 naming the
+ * docs/api.md 6.4: retry 429, 5xx, timeouts and connection errors; never other 4xx. A 400 naming the
  * context length (vLLM's message, OpenAI's `context_length_exceeded`) is its own kind. Pure.
  */
 export function classifyFailure(failure: CallFailure): FailureKind {

@@ -1,7 +1,7 @@
 import type { SchemaObject } from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
 import { schemaRef } from '../api-schemas/error-detail.dto';
 
-/** The states of SPEC.md section 4, each a variant of `JobState` told apart by `status`. */
+/** The states of docs/api.md section 4, each a variant of `JobState` told apart by `status`. */
 export const JOB_STATE_VARIANTS = {
   queued: 'QueuedState',
   started: 'StartedState',
@@ -51,7 +51,7 @@ const reason = (description: string): SchemaObject => ({
 });
 
 /**
- * The bodies of `GET /results/{id}` and of the WebSocket messages (SPEC.md sections 4 and 5), as
+ * The bodies of `GET /results/{id}` and of the WebSocket messages (docs/api.md sections 4 and 5), as
  * named OpenAPI schemas. Each state has its own schema with its `status` and `message` fixed;
  * `JobState` is their union, discriminated by `status`.
  */

@@ -3,7 +3,7 @@ import { httpStatusOf, jobStatusBody, type JobSnapshot, readJobProgress } from '
 const now = 1_000_000_000;
 const ttl = 60;
 
-describe('jobStatusBody and httpStatusOf (SPEC.md section 4)', () => {
+describe('jobStatusBody and httpStatusOf (docs/api.md section 4)', () => {
   it.each<[JobSnapshot, object, number]>([
     [{ state: 'waiting' }, { status: 'queued', message: 'Task is in queue' }, 202],
     [{ state: 'active', progress: 0 }, { status: 'started', message: 'Task started' }, 202],

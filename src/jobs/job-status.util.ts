@@ -19,7 +19,7 @@ export type JobStatusBody =
 export const CANCELLED_REASON = 'cancelled';
 
 /**
- * SPEC.md section 4: the body of a job's state (progress is a string holding an integer
+ * docs/api.md section 4: the body of a job's state (progress is a string holding an integer
  * percent). A finished job older than `resultTtlSeconds` counts as expired, whether or not
  * BullMQ has removed it yet. Pure.
  */
@@ -45,7 +45,7 @@ export function jobStatusBody(snapshot: JobSnapshot, now: number, resultTtlSecon
   }
 }
 
-/** HTTP status of `GET /results/:id` for a body (SPEC.md section 4). */
+/** HTTP status of `GET /results/:id` for a body (docs/api.md section 4). */
 export function httpStatusOf(body: JobStatusBody): number {
   switch (body.status) {
     case 'queued':

@@ -9,7 +9,7 @@ import { JobStateRepository } from './job-state.repository';
 import type { JobSnapshot } from './job-status.util';
 import { JobsError } from './jobs.error';
 
-/** A Redis command that has not answered by then means Redis is unavailable (SPEC: 503 within 2 s). */
+/** A Redis command that has not answered by then means Redis is unavailable (docs/api.md section 4: a 503 within 2 s). */
 const REDIS_DEADLINE_MS = 1_500;
 
 /**

@@ -25,7 +25,7 @@ export class JobsService {
     return { httpStatus: httpStatusOf(body), body };
   }
 
-  /** The job's state as read from Redis now (SPEC.md section 4 bodies). */
+  /** The job's state as read from Redis now (docs/api.md section 4 bodies). */
   async status(jobId: string): Promise<JobStatusBody> {
     return jobStatusBody(await this.jobs.snapshot(jobId), Date.now(), this.config.resultTtlSeconds);
   }

@@ -48,7 +48,7 @@ export interface SummarizeHooks {
 const MAX_REDUCE_LEVELS = 8;
 
 /**
- * SPEC.md 6.2–6.3: turns → virtual turns → budgeted batches → progressive or parallel map →
+ * docs/api.md 6.2–6.3: turns → virtual turns → budgeted batches → progressive or parallel map →
  * hierarchical reduce → consolidation. Returns the final text, trimmed.
  */
 export async function summarize(input: SummarizeInput, hooks: SummarizeHooks): Promise<string> {

@@ -2,7 +2,7 @@ import { speakerPrefixOf } from '../chunking/turns.util';
 import type { OutputType } from '../jobs/job-payload';
 
 /**
- * The lines an answer adds to the summary (SPEC.md 6.3): its non-empty trimmed lines, except
+ * The lines an answer adds to the summary (docs/api.md 6.3): its non-empty trimmed lines, except
  * for `markdown`, whose answer is kept as written (blank lines, headings and lists included).
  */
 export function answerLines(answer: string, outputType: OutputType): string[] {

@@ -10,7 +10,7 @@ import { CloseCode, RealtimeSocketsRepository } from './realtime-sockets.reposit
 import { matchWsPath } from './ws-path.util';
 
 /**
- * `WS /ws/results/<id>[?partial=true]` (SPEC.md section 5): the job's state on connect, then one
+ * `WS /ws/results/<id>[?partial=true]` (docs/api.md section 5): the job's state on connect, then one
  * message per change, then close 1000 after `complete` or `error`; an unknown id gets one
  * `unknown` message, then close. With `partial=true`, each progress message also carries the
  * summary lines produced since the previous one.

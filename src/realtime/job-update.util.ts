@@ -1,6 +1,6 @@
 import type { JobStatusBody } from '../jobs/job-status.util';
 
-/** A state message of SPEC.md section 5; `partial` only for `?partial=true` subscribers. */
+/** A state message of docs/api.md section 5; `partial` only for `?partial=true` subscribers. */
 export type JobMessage = JobStatusBody & { partial?: string };
 
 /** A `WS /ws/results` message: the state plus `task_id`; `complete` also carries progress "100". */
@@ -43,7 +43,7 @@ export function isTerminal(body: JobStatusBody): boolean {
 /**
  * Decides what, if anything, a subscriber is sent when `body` is read or announced for its job,
  * with `newPartialLines` the summary lines it has not been sent yet. A message goes out when the
- * state advances (SPEC.md: one message per change of state or progress), or, for a partial
+ * state advances (docs/api.md: one message per change of state or progress), or, for a partial
  * subscriber, when a running job has new lines; each line of `partial` ends with a newline, so
  * a client concatenates them. Returns the message (if any) and the subscriber's new state. Pure.
  */
@@ -84,7 +84,7 @@ export function unsentLines(
   return { kind: 'lines', lines: event.newSummaryLines.slice(Math.max(0, partialLineCount - firstLine)) };
 }
 
-/** SPEC.md section 5: a `WS /ws/results` entry. Pure. */
+/** docs/api.md section 5: a `WS /ws/results` entry. Pure. */
 export function feedMessage(jobId: string, message: JobMessage): FeedMessage {
   return message.status === 'complete'
     ? { task_id: jobId, ...message, progress: '100' }

@@ -6,7 +6,7 @@ import { JobWatchService } from './job-watch.service';
 import { RealtimeSocketsRepository } from './realtime-sockets.repository';
 import { ResultsFeedGateway } from './results-feed.gateway';
 
-/** The WebSocket endpoints, pushed from the queue's event stream (DESIGN.md "Queue"). */
+/** The WebSocket endpoints, pushed from the queue's event stream (docs/architecture.md, "Queue and worker"). */
 @Module({
   imports: [JobsModule],
   providers: [

@@ -15,7 +15,7 @@ export interface FeedRefusal {
 }
 
 /**
- * `WS /ws/results` (SPEC.md section 5): every JSON array of job ids the client sends adds them to
+ * `WS /ws/results` (docs/api.md section 5): every JSON array of job ids the client sends adds them to
  * its subscription and is answered by one array of their states; then one object per change of a
  * subscribed job, and `{"status":"alive"}` every WS_POLLING_INTERVAL. A socket only ever hears
  * of the jobs it named.

@@ -1,4 +1,4 @@
-/** SPEC.md section 5 bounds on what a client of `WS /ws/results` may send in one frame. */
+/** docs/api.md section 5 bounds on what a client of `WS /ws/results` may send in one frame. */
 export const MAX_FRAME_BYTES = 64 * 1024;
 export const MAX_IDS_PER_FRAME = 1_000;
 /** Job ids are UUIDs (36 characters); anything much longer is not an id. */
@@ -7,7 +7,7 @@ export const MAX_ID_LENGTH = 256;
 export type SubscriptionFrame = { kind: 'ids'; jobIds: string[] } | { kind: 'invalid'; reason: string };
 
 /**
- * Reads one frame of `WS /ws/results`: a JSON array of job ids (SPEC.md section 5). Returns the
+ * Reads one frame of `WS /ws/results`: a JSON array of job ids (docs/api.md section 5). Returns the
  * ids without duplicates, in order, or the reason the frame is refused (too large, not JSON,
  * not an array of non-empty strings, too many ids). Never throws. Pure.
  */

@@ -22,7 +22,7 @@ export interface GenerateRequest {
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
- * Validates a generate request against its service (SPEC.md section 4), in v1's order: content,
+ * Validates a generate request against its service (docs/api.md section 4), in v1's order: content,
  * flavor, then the sampling overrides. Returns the text and the flavor with overrides applied;
  * throws ServicesError naming the field. Never mutates the service's manifest.
  */

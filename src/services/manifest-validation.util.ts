@@ -31,7 +31,7 @@ export type ManifestParseResult =
   | { isValid: false; problems: ManifestProblem[] };
 
 /**
- * Parses and validates one manifest file against SPEC.md section 2 (YAML 1.1 as v1 read it,
+ * Parses and validates one manifest file against docs/api.md section 2 (YAML 1.1 as v1 read it,
  * interpolation, schema, routes unique within the file). Prompt files and cross-file route
  * conflicts are checked by the registry. Unknown fields are kept and reported as warnings, as v1
  * ignored them. Node references (`${swagger.description}`) resolve against `configYaml` with

@@ -15,7 +15,7 @@ const booleanAsWritten = (description: string): SchemaObject => ({
   oneOf: [{ type: 'boolean' }, { type: 'string' }],
 });
 
-/** What clients may send to run a service (SPEC.md section 4), shared by every generate operation. */
+/** What clients may send to run a service (docs/api.md section 4), shared by every generate operation. */
 export const SAMPLING_PROPERTIES: Record<string, SchemaObject> = {
   temperature: {
     type: 'number',
@@ -33,7 +33,7 @@ export const SAMPLING_PROPERTIES: Record<string, SchemaObject> = {
 };
 
 /**
- * The bodies of `/services` and of the generate operations (SPEC.md sections 2 and 4) as named
+ * The bodies of `/services` and of the generate operations (docs/api.md sections 2 and 4) as named
  * OpenAPI schemas. A service is shown as its manifest was loaded: fields this page does not name
  * are kept, so the objects allow more properties.
  */

@@ -20,7 +20,7 @@ const OPENAI_CL100K = /^(gpt-4|gpt-3\.5|gpt-35|text-embedding-3|text-embedding-a
 const OPENAI_P50K = /^(text-davinci-00[23]|code-davinci|code-cushman)/i;
 
 /**
- * Which vocabulary counts a flavor's tokens (SPEC.md 6.1). Encoding names and OpenAI model names
+ * Which vocabulary counts a flavor's tokens (docs/api.md 6.1). Encoding names and OpenAI model names
  * map to tiktoken encodings; `LlamaTokenizer(Fast)` is Llama 2 unless the class or `modelName`
  * names Llama 3; Mistral and Mixtral names map to the Mistral vocabulary. Anything else falls
  * back to cl100k_base. Pure.

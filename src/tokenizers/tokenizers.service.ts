@@ -12,7 +12,7 @@ export class TokenizersService {
 
   /**
    * The tokenizer of a flavor. Logs once per flavor which vocabulary it resolved to, and warns
-   * once per service when `tokenizerClass` is unknown (SPEC.md 6.1).
+   * once per service when `tokenizerClass` is unknown (docs/api.md 6.1).
    */
   forFlavor(
     serviceRoute: string,

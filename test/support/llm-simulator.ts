@@ -83,7 +83,7 @@ export const DEFAULT_MODELS: SimulatedModel[] = [
 /** Chat-template tokens vLLM adds around one user message (role markers, BOS). */
 const CHAT_TEMPLATE_TOKENS = 8;
 /**
- * A turn as it reaches a prompt (SPEC.md 6.2): a speaker named in any script (or `(?)`), a colon
+ * A turn as it reaches a prompt (docs/api.md 6.2): a speaker named in any script (or `(?)`), a colon
  * with optional spaces around it (`Bob: x`, `Alice : x`, `王经理：x`), then the text.
  */
 const TURN_LINE = /^([\p{L}\p{N}][\p{L}\p{M}\p{N} '’.-]*?|\(\?\)) ?[:：] ?(.+)$/u;

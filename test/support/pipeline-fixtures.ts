@@ -98,7 +98,7 @@ export function expectedTurnLines(
   return splitLongTurns(splitTurns(text), createNewTurnAfter, tokenizer).map(turnLine);
 }
 
-/** What SPEC.md 6.3 predicts without reduce and consolidation: one simulated line per turn. */
+/** What docs/api.md 6.3 predicts without reduce and consolidation: one simulated line per turn. */
 export function predictedSummary(lines: readonly string[]): string {
   return lines
     .map((line) => simulatedAnswer(line))

@@ -11,7 +11,7 @@ export class GatewayError extends Error {
   }
 }
 
-/** The gateway answered with an error status (`{"detail": ...}` bodies, SPEC section 4). */
+/** The gateway answered with an error status (`{"detail": ...}` bodies, docs/api.md section 4). */
 export class GatewayHttpError extends GatewayError {
   constructor(
     url: string,

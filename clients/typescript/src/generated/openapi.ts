@@ -35,26 +35,6 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
-  '/services': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    /**
-     * The loaded services, each manifest as loaded (defaults filled, route always present)
-     * @description Each service runs at `POST /services/{route}/generate` with one of its `flavor` names. The list changes when a manifest is added, changed or deleted, without a restart.
-     */
-    get: operations['listServices'];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
   '/results/{id}': {
     parameters: {
       query?: never;
@@ -74,6 +54,26 @@ export interface paths {
      * @description A running job stops at its next batch boundary; its state becomes `error` with the reason `cancelled`.
      */
     delete: operations['cancelResult'];
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/services': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The loaded services, each manifest as loaded (defaults filled, route always present)
+     * @description Each service runs at `POST /services/{route}/generate` with one of its `flavor` names. The list changes when a manifest is added, changed or deleted, without a restart.
+     */
+    get: operations['listServices'];
+    put?: never;
+    post?: never;
+    delete?: never;
     options?: never;
     head?: never;
     patch?: never;
@@ -396,54 +396,6 @@ export interface operations {
       };
     };
   };
-  listServices: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description The loaded services. */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['ServiceList'];
-        };
-      };
-      /** @description API_KEYS is set and the request has no valid key. */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "detail": "Invalid or missing API key"
-           *     }
-           */
-          'application/json': components['schemas']['ErrorDetail'];
-        };
-      };
-      /** @description No service is loaded. */
-      404: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "detail": "No services available"
-           *     }
-           */
-          'application/json': components['schemas']['ErrorDetail'];
-        };
-      };
-    };
-  };
   getResult: {
     parameters: {
       query?: never;
@@ -580,6 +532,54 @@ export interface operations {
           /**
            * @example {
            *       "detail": "Redis is unavailable"
+           *     }
+           */
+          'application/json': components['schemas']['ErrorDetail'];
+        };
+      };
+    };
+  };
+  listServices: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The loaded services. */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ServiceList'];
+        };
+      };
+      /** @description API_KEYS is set and the request has no valid key. */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "detail": "Invalid or missing API key"
+           *     }
+           */
+          'application/json': components['schemas']['ErrorDetail'];
+        };
+      };
+      /** @description No service is loaded. */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "detail": "No services available"
            *     }
            */
           'application/json': components['schemas']['ErrorDetail'];
