@@ -31,8 +31,10 @@ export function classifyFailure(failure: CallFailure): FailureKind {
 
 /**
  * Milliseconds to wait before attempt `attempt + 1` (attempt counts from 1): exponential from
- * 500 ms with full jitter, capped at `maxDelaySeconds`; a `Retry-After` header (seconds or an
- * HTTP date) wins when present, also capped. `random` is injectable for tests. Pure.
+ * 500 ms, capped at `maxDelaySeconds`, with "equal jitter" (half the delay fixed, half random: a
+ * retry never comes back at once, and retries of many jobs still spread out); a `Retry-After`
+ * header (seconds or an HTTP date) wins when present, also capped. `random` is injectable for
+ * tests. Pure.
  */
 export function backoffDelayMs(
   attempt: number,
