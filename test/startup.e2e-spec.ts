@@ -162,6 +162,29 @@ describe('the built gateway (start:prod)', () => {
   });
 });
 
+describe('stopping while Redis is away', () => {
+  it('SIGTERM still ends the process (nothing can be handed back; it says so)', async () => {
+    const redis = await startRedisServer();
+    const port = await findFreePort();
+    const { child, finished, output } = startBuiltGateway({
+      HTTP_PORT: String(port),
+      SERVICES_BROKER: redis.url,
+    });
+    await waitFor(async () => output().includes('listening on port'), 15_000, 'the gateway to listen');
+    await redis.stop();
+    await waitFor(async () => output().includes('Redis unreachable'), 10_000, 'the outage to be noticed');
+    child.kill('SIGTERM');
+    // Before the fix, the worker waited for Redis forever and the process never ended.
+    const result = await Promise.race([
+      finished,
+      new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 25_000)),
+    ]);
+    expect(result).toBeDefined();
+    expect(result?.code === 0 || result?.signal === 'SIGTERM').toBe(true);
+    expect(output()).toContain('running jobs could not be handed back');
+  });
+});
+
 describe('a Redis with a password (BROKER_PASS)', () => {
   it('connects with the password, publishes services_config, and never logs the password', async () => {
     const password = 'broker-pass-never-logged';

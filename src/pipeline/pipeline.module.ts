@@ -9,7 +9,7 @@ import { JobStateRepository } from '../jobs/job-state.repository';
 import { PromptsModule } from '../prompts/prompts.module';
 import { patientRedisOptions } from '../redis/redis.client';
 import { TokenizersModule } from '../tokenizers/tokenizers.module';
-import { SummarizationProcessor } from './summarization.processor';
+import { SummarizationProcessor, WORKER_CONNECTION } from './summarization.processor';
 
 /**
  * The worker side: the BullMQ worker (a @nestjs/bullmq `WorkerHost`) running the pipeline.
@@ -28,6 +28,10 @@ export class PipelineModule {
     // recovers a worker whose first connect() failed, while this one keeps reconnecting.
     const connection = new Redis(config.redis.url, patientRedisOptions(config, 'worker'));
     connection.on('error', () => undefined); // the worker's own 'error' event reports it
+    let isReportingOutage = false;
+    connection.on('ready', () => {
+      isReportingOutage = false;
+    });
 
     const lockMs = config.jobLockSeconds * 1000;
     @Processor(SUMMARIZATION_QUEUE, {
@@ -40,14 +44,14 @@ export class PipelineModule {
     class ConfiguredSummarizationProcessor extends SummarizationProcessor {
       private readonly events = new Logger(SummarizationProcessor.name);
 
-      override async onModuleDestroy(): Promise<void> {
-        await super.onModuleDestroy();
-        connection.disconnect();
-      }
-
+      /** Every reconnection attempt fails while Redis is away: one warning per outage. */
       @OnWorkerEvent('error')
       onWorkerError(error: Error): void {
-        this.events.warn(`Queue worker: ${error.message}`);
+        if (isReportingOutage) return;
+        isReportingOutage = connection.status !== 'ready';
+        this.events.warn(
+          `Queue worker: ${error.message}${isReportingOutage ? '; retrying in the background' : ''}`,
+        );
       }
 
       @OnWorkerEvent('failed')
@@ -67,6 +71,7 @@ export class PipelineModule {
         InferenceModule,
       ],
       providers: [
+        { provide: WORKER_CONNECTION, useValue: connection },
         { provide: SummarizationProcessor, useClass: ConfiguredSummarizationProcessor },
         {
           provide: JobStateRepository,

@@ -1,6 +1,7 @@
 import { WorkerHost } from '@nestjs/bullmq';
 import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
+import type Redis from 'ioredis';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { InferenceClient } from '../inference/inference.client';
 import type { JobProgress, SummarizationJobData } from '../jobs/job-payload';
@@ -10,6 +11,12 @@ import { PromptStore } from '../prompts/prompts.repository';
 import { TokenizersService } from '../tokenizers/tokenizers.service';
 import { checkpointFromSaved, progressToReport, type ReportedProgress } from './job-progress.util';
 import { summarize } from './summarize';
+
+/** The worker's patient Redis connection (PipelineModule creates it, the processor closes it). */
+export const WORKER_CONNECTION = Symbol('WORKER_CONNECTION');
+
+/** How long a stopping worker waits for its running jobs to be handed back to the queue. */
+const HAND_BACK_TIMEOUT_MS = 10_000;
 
 /**
  * The worker role: runs CONCURRENCY summarization jobs at once (the BullMQ Worker is built by
@@ -30,17 +37,33 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
     private readonly tokenizers: TokenizersService,
     private readonly inference: InferenceClient,
     private readonly state: JobStateRepository,
+    @Inject(WORKER_CONNECTION) private readonly connection: Redis,
   ) {
     super();
   }
 
   /**
    * Graceful shutdown: stop the running jobs (each goes back to the queue, checkpoint kept) and
-   * wait for the worker to let them go, before the connections close.
+   * wait for the worker to let them go, then close the connection. Never hangs: with Redis away
+   * nothing can be handed back (the jobs' locks expire and another worker resumes them), so the
+   * worker closes at once, and a hand-back that does not finish in time is given up.
    */
   async onModuleDestroy(): Promise<void> {
     this.stopping.abort();
-    await this.worker.close();
+    const isRedisUp = this.connection.status === 'ready';
+    const closed = this.worker.close(!isRedisUp);
+    let timer: NodeJS.Timeout | undefined;
+    const isClosedInTime = await Promise.race([
+      closed.then(() => true),
+      new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), HAND_BACK_TIMEOUT_MS))),
+    ]);
+    clearTimeout(timer);
+    if (!isRedisUp || !isClosedInTime) {
+      this.logger.warn(
+        'Redis is unreachable: running jobs could not be handed back; another worker resumes them once their lock expires',
+      );
+    }
+    this.connection.disconnect();
   }
 
   /**
