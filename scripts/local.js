@@ -85,12 +85,23 @@ function stopAll(exitCode) {
       return;
     }
     say(`stopping ${next.name} (pid ${next.child.pid})`);
-    const forceTimer = setTimeout(() => next.child.kill('SIGKILL'), 10_000);
+    const forceTimer = setTimeout(() => {
+      try {
+        process.kill(-next.child.pid, 'SIGKILL');
+      } catch {
+        next.child.kill('SIGKILL');
+      }
+    }, 10_000);
     next.child.once('exit', () => {
       clearTimeout(forceTimer);
       stopNext();
     });
-    next.child.kill('SIGTERM');
+    // The whole group: a child's own children (Nest's watch mode runs the gateway) stop too.
+    try {
+      process.kill(-next.child.pid, 'SIGTERM');
+    } catch {
+      next.child.kill('SIGTERM');
+    }
   };
   stopNext();
 }
@@ -174,7 +185,16 @@ async function main() {
   say(
     `starting the gateway on http://localhost:${settings.HTTP_PORT || 8000} (docs at ${settings.SWAGGER_URL || '/docs'}); Ctrl-C stops everything`,
   );
+  if (isWatchMode) {
+    // `npm run start:dev`: Nest's CLI recompiles src/ and restarts the gateway on every save.
+    say('watch mode: the gateway restarts when a file of src/ changes');
+    startChild('gateway', process.execPath, [require.resolve('@nestjs/cli/bin/nest.js'), 'start', '--watch']);
+    return;
+  }
   startChild('gateway', process.execPath, [path.join(root, 'dist', 'main.js')]);
 }
+
+/** `--watch` (npm run start:dev): restart the gateway whenever its sources change. */
+const isWatchMode = process.argv.includes('--watch');
 
 main().catch((error) => fail(error instanceof Error ? error.message : String(error)));
