@@ -98,7 +98,7 @@ describe('OpenAPI document', () => {
     for (const { path, method, operation } of operations(document)) {
       for (const [status, response] of Object.entries(operation.responses)) {
         const schema = response.content?.['application/json']?.schema;
-        if (path === '/healthcheck' || path === '/health/ready') continue; // not ours to name
+        if (path === '/healthcheck' || path.startsWith('/health/')) continue; // not ours to name
         expect([method, path, status, schema?.$ref]).toEqual([
           method,
           path,
@@ -118,6 +118,7 @@ describe('OpenAPI document', () => {
     expect(ids).toEqual(
       expect.arrayContaining([
         ['get', '/healthcheck', 'healthcheck'],
+        ['get', '/health/live', 'live'],
         ['get', '/health/ready', 'ready'],
         ['get', '/services', 'listServices'],
         ['get', '/results/{id}', 'getResult'],
@@ -128,7 +129,7 @@ describe('OpenAPI document', () => {
         ['post', '/services/report/markdown/generate', 'generate_report_markdown'],
       ]),
     );
-    expect(ids).toHaveLength(9);
+    expect(ids).toHaveLength(10);
   });
 
   it('declares only multipart on the generate operations and describes the JSON form', () => {
@@ -151,7 +152,7 @@ describe('OpenAPI document', () => {
     });
     expect(document.security).toEqual([{ bearerAuth: [] }, { apiKeyHeader: [] }, {}]);
     for (const { path, operation } of operations(document)) {
-      const isHealth = path === '/healthcheck' || path === '/health/ready';
+      const isHealth = path === '/healthcheck' || path.startsWith('/health/');
       expect([path, operation.security]).toEqual([path, isHealth ? [] : undefined]);
       expect([path, '401' in operation.responses]).toEqual([path, !isHealth]);
     }

@@ -150,6 +150,7 @@ describe('the built gateway (start:prod)', () => {
       10_000,
       'the worker to be ready',
     );
+    expect(await (await fetch(`http://127.0.0.1:${port}/health/live`)).json()).toEqual({ status: 'ok' });
     for (const path of ['/services', '/results/some-id', '/docs', '/openapi.json']) {
       const response = await fetch(`http://127.0.0.1:${port}${path}`);
       expect([path, response.status]).toEqual([path, 404]);
@@ -173,6 +174,9 @@ describe('stopping while Redis is away', () => {
     await waitFor(async () => output().includes('listening on port'), 15_000, 'the gateway to listen');
     await redis.stop();
     await waitFor(async () => output().includes('Redis unreachable'), 10_000, 'the outage to be noticed');
+    // Liveness never depends on Redis (a probe must not restart the pod); readiness does.
+    expect((await fetch(`http://127.0.0.1:${port}/health/live`)).status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${port}/health/ready`)).status).toBe(503);
     child.kill('SIGTERM');
     // Before the fix, the worker waited for Redis forever and the process never ended.
     const result = await Promise.race([

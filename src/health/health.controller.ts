@@ -17,6 +17,16 @@ export class HealthController {
     return JSON.stringify('1');
   }
 
+  @Get('health/live')
+  @ApiOperation({
+    summary: 'Liveness: 200 while the process runs; never touches a dependency',
+    description: 'For container and pod liveness probes: a Redis or LLM outage never restarts the process.',
+  })
+  @ApiOkResponse({ schema: { type: 'object', properties: { status: { type: 'string', example: 'ok' } } } })
+  live(): { status: 'ok' } {
+    return { status: 'ok' };
+  }
+
   @Get('health/ready')
   @ApiOperation({ summary: 'Readiness: answers 200 when Redis is reachable' })
   @ApiOkResponse({ schema: { type: 'object', properties: { redis: { type: 'string', example: 'ok' } } } })
