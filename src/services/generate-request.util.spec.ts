@@ -31,6 +31,9 @@ describe('validateGenerateRequest', () => {
     [{ temperature: 0, top_p: 1 }, 0, 1],
     [{ temperature: '', top_p: '' }, 0.2, 0.7],
     [{ temperature: 2 }, 2, 0.7],
+    [{ temperature: '   ', top_p: ' 0.5 ' }, 0.2, 0.5],
+    [{ temperature: '1.', top_p: '.25' }, 1, 0.25],
+    [{ temperature: '+0.5', top_p: null }, 0.5, 0.7],
   ])('applies overrides %p', (overrides, temperature, topP) => {
     const request = validateGenerateRequest(service, { ...valid, ...overrides });
     expect(request.flavor).toMatchObject({ temperature, top_p: topP });
@@ -53,6 +56,25 @@ describe('validateGenerateRequest', () => {
     [{ top_p: '0' }, 'INVALID_PARAMETER', /top_p must be greater than 0/],
     [{ top_p: 1.5 }, 'INVALID_PARAMETER', /top_p/],
     [{ top_p: 'NaN' }, 'INVALID_PARAMETER', /top_p must be a number/],
+    [{ temperature: '0x1' }, 'INVALID_PARAMETER', /temperature must be a number in decimal notation/],
+    [{ temperature: '1e400' }, 'INVALID_PARAMETER', /temperature must be a number/],
+    [{ temperature: '1e0' }, 'INVALID_PARAMETER', /temperature must be a number/],
+    [{ temperature: 'Infinity' }, 'INVALID_PARAMETER', /temperature must be a number/],
+    [{ temperature: Number.POSITIVE_INFINITY }, 'INVALID_PARAMETER', /temperature must be a number/],
+    [{ temperature: '0b1' }, 'INVALID_PARAMETER', /temperature must be a number/],
+    [{ temperature: true }, 'INVALID_PARAMETER', /temperature must be a number/],
+    [{ temperature: [1] }, 'INVALID_PARAMETER', /temperature must be a number/],
+    [{ top_p: '.' }, 'INVALID_PARAMETER', /top_p must be a number/],
+    [{ top_p: '0,5' }, 'INVALID_PARAMETER', /top_p must be a number/],
+    [{ content: 'Alice : a\u0000b' }, 'INVALID_ENCODING', /NUL/],
+    [{ content: Buffer.from([0x41, 0, 0x3a, 0]) }, 'INVALID_ENCODING', /NUL/],
+    [{ content: Buffer.alloc(16) }, 'INVALID_ENCODING', /NUL/],
+    [{ content: Buffer.from('Alice : hi', 'utf16le') }, 'INVALID_ENCODING', /byte order mark/],
+    [{ content: Buffer.from([0xff, 0xfe, 0x00, 0xd8]) }, 'INVALID_ENCODING', /UTF-16LE/],
+    [{ content: 'Alice : \ud800' }, 'INVALID_ENCODING', /unpaired surrogate/],
+    [{ content: 'Alice : \ufffd' }, 'INVALID_ENCODING', /U\+FFFD/],
+    [{ content: Buffer.from([0x41, 0xc3, 0x28]) }, 'INVALID_ENCODING', /not UTF-8/],
+    [{ content: Buffer.from([0xed, 0xa0, 0x80]) }, 'INVALID_ENCODING', /UTF-8/],
   ])('refuses %p with %s', (overrides, code, message) => {
     let thrown: unknown;
     try {
@@ -63,5 +85,23 @@ describe('validateGenerateRequest', () => {
     expect(thrown).toBeInstanceOf(ServicesError);
     expect((thrown as ServicesError).code).toBe(code);
     expect((thrown as ServicesError).message).toMatch(message);
+  });
+
+  it.each([
+    ['UTF-8', Buffer.from('Alice : héllo')],
+    [
+      'UTF-8 with a byte order mark',
+      Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('Alice : héllo')]),
+    ],
+    [
+      'UTF-16LE with a byte order mark',
+      Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('Alice : héllo', 'utf16le')]),
+    ],
+    [
+      'UTF-16BE with a byte order mark',
+      Buffer.concat([Buffer.from([0xfe, 0xff]), Buffer.from('Alice : héllo', 'utf16le').swap16()]),
+    ],
+  ])('decodes %s', (_label, content) => {
+    expect(validateGenerateRequest(service, { ...valid, content }).text).toBe('Alice : héllo');
   });
 });

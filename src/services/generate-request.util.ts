@@ -20,6 +20,13 @@ export interface GenerateRequest {
 }
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+const strictUtf16 = {
+  le: new TextDecoder('utf-16le', { fatal: true }),
+  be: new TextDecoder('utf-16be', { fatal: true }),
+};
+/** Decimal notation only: no hex, no exponent, no `Infinity`, no `NaN` (api.md section 4). */
+const UNPAIRED_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const DECIMAL_NUMBER = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$/;
 
 /**
  * Validates a generate request against its service (docs/api.md section 4), in v1's order: content,
@@ -63,11 +70,7 @@ export function validateGenerateRequest(
 function decodeContent(content: unknown): string {
   let text: string;
   if (Buffer.isBuffer(content)) {
-    try {
-      text = strictUtf8.decode(content);
-    } catch {
-      throw new ServicesError('file must be UTF-8 encoded text', 'INVALID_ENCODING');
-    }
+    text = decodeText(content);
   } else if (typeof content === 'string') {
     text = content;
   } else if (content === undefined || content === null) {
@@ -75,10 +78,51 @@ function decodeContent(content: unknown): string {
   } else {
     throw new ServicesError('content must be a string', 'INVALID_PARAMETER');
   }
+  const problem = textProblem(text);
+  if (problem !== undefined) throw new ServicesError(problem, 'INVALID_ENCODING');
   if (text.trim() === '') {
     throw new ServicesError('Missing content', 'MISSING_CONTENT');
   }
   return text;
+}
+
+/**
+ * An uploaded file's text: UTF-8 (a byte order mark dropped), or UTF-16 when the file starts with
+ * a UTF-16 byte order mark. A UTF-16 file without one is not guessed at: its NUL bytes make
+ * `textProblem` refuse it.
+ */
+function decodeText(bytes: Buffer): string {
+  const utf16 =
+    bytes[0] === 0xff && bytes[1] === 0xfe ? 'le' : bytes[0] === 0xfe && bytes[1] === 0xff ? 'be' : undefined;
+  try {
+    if (utf16 !== undefined) return strictUtf16[utf16].decode(bytes.subarray(2));
+    return strictUtf8.decode(bytes);
+  } catch {
+    throw new ServicesError(
+      utf16 === undefined
+        ? 'file must be UTF-8 encoded text: it holds bytes that are not UTF-8'
+        : `file must be UTF-8 encoded text: it starts with a UTF-16${utf16.toUpperCase()} byte order mark but is not valid UTF-16`,
+      'INVALID_ENCODING',
+    );
+  }
+}
+
+/**
+ * What makes a decoded text unfit for the LLM, the same for every way it arrived (multipart file,
+ * form field, JSON `content`): a NUL character (binary data, or UTF-16 without a byte order
+ * mark), an unpaired surrogate (a JSON `\ud800` escape), or U+FFFD, the mark a lenient decoder
+ * (a multipart text field's) leaves where bytes were not UTF-8.
+ */
+function textProblem(text: string): string | undefined {
+  if (text.includes('\u0000')) {
+    return 'content holds NUL characters: it must be UTF-8 text (a UTF-16 file needs its byte order mark)';
+  }
+  if (UNPAIRED_SURROGATE.test(text))
+    return 'content holds an unpaired surrogate: it must be valid Unicode text';
+  if (text.includes('\ufffd')) {
+    return 'content holds U+FFFD: bytes that were not UTF-8 were replaced on the way; send UTF-8 text';
+  }
+  return undefined;
 }
 
 /** Empty form fields count as absent, as browsers send them for untouched inputs. */
@@ -90,12 +134,18 @@ function readOptionalString(value: unknown, field: string): string | undefined {
   return value;
 }
 
+/** Strict numbers: a JSON number, or a string in decimal notation; blank means absent. */
 function readOptionalNumber(value: unknown, field: string): number | undefined {
-  if (value === undefined || value === null || value === '') return undefined;
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === 'string' && value.trim() === '') return undefined;
   const number =
-    typeof value === 'number' ? value : typeof value === 'string' ? Number(value.trim()) : Number.NaN;
+    typeof value === 'number'
+      ? value
+      : typeof value === 'string' && DECIMAL_NUMBER.test(value.trim())
+        ? Number(value.trim())
+        : Number.NaN;
   if (!Number.isFinite(number)) {
-    throw new ServicesError(`${field} must be a number`, 'INVALID_PARAMETER');
+    throw new ServicesError(`${field} must be a number in decimal notation`, 'INVALID_PARAMETER');
   }
   return number;
 }
