@@ -57,20 +57,77 @@ export const httpUrl: ValueParser<string> = (raw) => {
   }
 };
 
-export const redisUrl: ValueParser<string> = (raw) => {
-  const reason = 'must be a redis:// or rediss:// URL (redis://host:port[/db])';
-  if (typeof raw !== 'string') return { reason };
+/** Where the broker is: one Redis server by URL, or the Sentinels that name the current master. */
+export type BrokerAddress =
+  | { kind: 'redis'; url: string }
+  | {
+      kind: 'sentinel';
+      sentinels: { host: string; port: number }[];
+      masterName: string;
+      db: number;
+      /** From the URL's `:password@`, when given; BROKER_PASS wins over it. Secret. */
+      password: string | undefined;
+    };
+
+const REDIS_URL_REASON =
+  'must be a redis:// or rediss:// URL (redis://host:port[/db]), or redis+sentinel://host:port[,host:port...]/<master name>[/<db>]';
+
+/**
+ * Reads `SERVICES_BROKER`. Returns the address, or a reason that never quotes the URL (it may
+ * hold a password).
+ */
+export function parseBrokerUrl(raw: string): BrokerAddress | { reason: string } {
+  const text = raw.trim();
+  if (/^redis\+sentinel:\/\//i.test(text)) return parseSentinelUrl(text.slice('redis+sentinel://'.length));
+  const reason = REDIS_URL_REASON;
   try {
-    const url = new URL(raw.trim());
+    const url = new URL(text);
     const database = url.pathname.replace(/^\//, '');
     const isValid =
       (url.protocol === 'redis:' || url.protocol === 'rediss:') &&
       url.hostname !== '' &&
       (database === '' || /^\d+$/.test(database));
-    return isValid ? { value: raw.trim() } : { reason };
+    return isValid ? { kind: 'redis', url: text } : { reason };
   } catch {
     return { reason };
   }
+}
+
+function parseSentinelUrl(rest: string): BrokerAddress | { reason: string } {
+  const invalid = (detail: string) => ({
+    reason: `must be redis+sentinel://host:port[,host:port...]/<master name>[/<db>] (${detail})`,
+  });
+  const at = rest.lastIndexOf('@', rest.indexOf('/') === -1 ? rest.length : rest.indexOf('/'));
+  const userInfo = at === -1 ? '' : rest.slice(0, at);
+  const [hostList = '', masterName = '', database = '', ...extra] = rest.slice(at + 1).split('/');
+  if (hostList === '') return invalid('no Sentinel address');
+  const sentinels: { host: string; port: number }[] = [];
+  for (const entry of hostList.split(',')) {
+    const match = /^(\[[0-9a-f:.]+\]|[A-Za-z0-9._-]+)(?::(\d{1,5}))?$/i.exec(entry);
+    const port = Number(match?.[2] ?? 26379);
+    if (!match?.[1] || port < 1 || port > 65535) return invalid('a Sentinel address is not host:port');
+    sentinels.push({ host: match[1].replace(/^\[|\]$/g, ''), port });
+  }
+  if (masterName === '' || !/^[A-Za-z0-9._-]+$/.test(masterName)) return invalid('no master name');
+  if (extra.length > 0 || (database !== '' && !/^\d+$/.test(database))) {
+    return invalid('the database must be a number');
+  }
+  const password = userInfo.includes(':')
+    ? decodeURIComponent(userInfo.slice(userInfo.indexOf(':') + 1))
+    : '';
+  return {
+    kind: 'sentinel',
+    sentinels,
+    masterName,
+    db: Number(database || 0),
+    password: password || undefined,
+  };
+}
+
+export const redisUrl: ValueParser<string> = (raw) => {
+  if (typeof raw !== 'string') return { reason: REDIS_URL_REASON };
+  const address = parseBrokerUrl(raw);
+  return 'reason' in address ? address : { value: raw.trim() };
 };
 
 export const urlPath: ValueParser<string> = (raw) =>

@@ -1,10 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
-import Redis from 'ioredis';
+import type Redis from 'ioredis';
 import OpenAI, { APIError } from 'openai';
 import { Semaphore } from 'redis-semaphore';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
-import { patientRedisOptions } from '../redis/redis.client';
+import { createRedisConnection } from '../redis/redis.client';
 import { AttemptError, InferenceError } from './inference.error';
 import { backoffDelayMs, type CallFailure, classifyFailure } from './retry-policy.util';
 
@@ -57,7 +57,7 @@ export class InferenceClient implements OnModuleDestroy {
       timeout: config.llm.timeoutSeconds * 1000,
     });
     // Its own connection, with the offline queue on: a Redis blip delays a call, it does not fail it.
-    this.redis = new Redis(config.redis.url, patientRedisOptions(config, 'inference'));
+    this.redis = createRedisConnection(config, 'inference', 'patient');
     this.redis.on('error', () => undefined); // reconnects by itself; the calls report what matters
   }
 

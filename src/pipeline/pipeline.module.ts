@@ -1,13 +1,12 @@
 import { BullModule, OnWorkerEvent, Processor } from '@nestjs/bullmq';
 import { type DynamicModule, Logger, Module } from '@nestjs/common';
 import type { Job } from 'bullmq';
-import Redis from 'ioredis';
 import type { AppConfig } from '../config/app-config';
 import { InferenceModule } from '../inference/inference.module';
 import { SUMMARIZATION_QUEUE } from '../jobs/job-payload';
 import { JobStateRepository } from '../jobs/job-state.repository';
 import { PromptsModule } from '../prompts/prompts.module';
-import { patientRedisOptions } from '../redis/redis.client';
+import { createRedisConnection } from '../redis/redis.client';
 import { TokenizersModule } from '../tokenizers/tokenizers.module';
 import { SummarizationProcessor, WORKER_CONNECTION } from './summarization.processor';
 
@@ -26,7 +25,7 @@ export class PipelineModule {
   static forRoot(config: AppConfig): DynamicModule {
     // Closed by the processor once its worker has let its jobs go. Not lazy: BullMQ never
     // recovers a worker whose first connect() failed, while this one keeps reconnecting.
-    const connection = new Redis(config.redis.url, patientRedisOptions(config, 'worker'));
+    const connection = createRedisConnection(config, 'worker', 'patient');
     connection.on('error', () => undefined); // the worker's own 'error' event reports it
     let isReportingOutage = false;
     connection.on('ready', () => {

@@ -1,10 +1,10 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { QueueEvents } from 'bullmq';
-import Redis from 'ioredis';
+import type Redis from 'ioredis';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { SUMMARIZATION_QUEUE } from '../jobs/job-payload';
 import { JobsService } from '../jobs/jobs.service';
-import { patientRedisOptions, RedisClient } from '../redis/redis.client';
+import { createRedisConnection, RedisClient } from '../redis/redis.client';
 
 /** A change of one job, as announced on the queue's event stream. */
 export type JobEvent =
@@ -45,10 +45,7 @@ export class JobEventsRepository implements OnModuleInit, OnModuleDestroy {
     private readonly redis: RedisClient,
     private readonly jobs: JobsService,
   ) {
-    this.connectionTemplate = new Redis(config.redis.url, {
-      ...patientRedisOptions(config, 'realtime'),
-      lazyConnect: true,
-    });
+    this.connectionTemplate = createRedisConnection(config, 'realtime', 'patient', { lazyConnect: true });
   }
 
   /** The one consumer of the events (the fan-out to sockets). */

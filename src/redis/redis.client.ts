@@ -1,6 +1,9 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
-import Redis, { type RedisOptions } from 'ioredis';
+import type Redis from 'ioredis';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import { createRedisConnection } from './redis-connection';
+
+export { createRedisConnection, patientRedisOptions, redisOptions } from './redis-connection';
 
 /**
  * The API process's Redis connection for small reads and writes (the published services list,
@@ -15,7 +18,7 @@ export class RedisClient implements OnModuleDestroy {
   private readonly readyListeners = new Set<() => void>();
 
   constructor(@Inject(APP_CONFIG) config: AppConfig) {
-    this.connection = new Redis(config.redis.url, redisOptions(config, 'api'));
+    this.connection = createRedisConnection(config, 'api', 'fail-fast');
     this.connection.on('error', (error: Error) => {
       // ioredis emits an error on every reconnect attempt: report an outage once.
       if (!this.isReportingOutage) {
@@ -48,28 +51,4 @@ export class RedisClient implements OnModuleDestroy {
       this.connection.disconnect();
     }
   }
-}
-
-/**
- * Worker-side connections (the BullMQ worker, the inference semaphore): commands wait through a
- * Redis blip instead of failing, which BullMQ requires of workers.
- */
-export function patientRedisOptions(config: AppConfig, purpose: string): RedisOptions {
-  return {
-    password: config.redis.password,
-    connectionName: `${config.serviceName}:${purpose}`,
-    maxRetriesPerRequest: null,
-  };
-}
-
-/** Options of the API side's connection: fail fast while Redis is down (a 503, never a hang). */
-export function redisOptions(config: AppConfig, purpose: string): RedisOptions {
-  return {
-    password: config.redis.password,
-    connectionName: `${config.serviceName}:${purpose}`,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    connectTimeout: 2_000,
-    retryStrategy: (attempt: number) => Math.min(100 * 2 ** attempt, 2_000),
-  };
 }
