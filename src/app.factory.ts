@@ -36,7 +36,9 @@ export async function createGateway(config: AppConfig, logger: LoggerService): P
     logger,
     bodyParser: false,
   });
-  app.useBodyParser('json', { limit: config.maxUploadBytes });
+  // The raw bytes are checked before body-parser decodes them (it would turn bad bytes into U+FFFD).
+  const jsonOptions = { limit: config.maxUploadBytes, verify: refuseInvalidUtf8 };
+  app.useBodyParser('json', jsonOptions);
   app.use(bodyParserErrorsAsDetail);
   app.enableCors(corsOptions(config.corsOrigins));
   app.disable('x-powered-by');
@@ -78,31 +80,112 @@ export function corsOptions(origins: AppConfig['corsOrigins']): CorsOptions {
  * it: `/openapi.json` and ReDoc at `/redoc` (its script shipped in dist/, nothing fetched from a
  * CDN). An empty SWAGGER_URL turns the Swagger UI off, as in v1; `/openapi.json` and `/redoc`
  * stay, as FastAPI kept them. The WebSocket API is described by an AsyncAPI document at
- * `/asyncapi.json`. The documents are served without a key: they hold no secret, and the Swagger
- * UI and ReDoc pages load them with no way to add a header.
+ * `/asyncapi.json`. With API_KEYS set the documents need a key like every route but the health
+ * checks (they list every route, flavor and description `/services` guards), as a header or as
+ * `?api_key=` (ReDoc loads its document with no way to add a header); the Swagger UI and ReDoc
+ * pages and their scripts hold no data and stay public, and ask for the key.
  */
 function setUpOpenApi(app: NestExpressApplication, config: AppConfig): void {
   const base = createOpenApiDocument(app, config);
   const registry = app.get(ServicesRegistry);
-  if (config.swagger.path !== '') {
-    SwaggerModule.setup(config.swagger.path, app, base, {
-      jsonDocumentUrl: `${config.swagger.path}-json`,
-      yamlDocumentUrl: `${config.swagger.path}-yaml`,
+  const http = app.getHttpAdapter().getInstance() as Application;
+  const apiKeys = new ApiKeys(config.apiKeys);
+  const swaggerPath = config.swagger.path;
+  if (apiKeys.isRequired) {
+    // Express matches routes ignoring case and a trailing slash: so does this check.
+    const normalized = (path: string) => path.toLowerCase().replace(/\/+$/, '');
+    const guardedPaths = new Set(['/openapi.json', ASYNCAPI_PATH].map(normalized));
+    if (swaggerPath !== '') {
+      guardedPaths.add(normalized(`${swaggerPath}-json`)).add(normalized(`${swaggerPath}-yaml`));
+      // Registered before SwaggerModule's own: this init script loads the document by URL with the
+      // key, where Nest's embeds the whole document in a public script.
+      http.get(
+        [`${swaggerPath}/swagger-ui-init.js`, `${swaggerPath}/*rest/swagger-ui-init.js`],
+        (_request: Request, response: Response) => {
+          response.type('application/javascript').send(swaggerUiInitScript(`${swaggerPath}-json`));
+        },
+      );
+    }
+    http.use((request: Request, response: Response, next: NextFunction) => {
+      if (!guardedPaths.has(normalized(request.path)) || apiKeys.accepts(documentKey(request))) {
+        next();
+        return;
+      }
+      response.status(401).json({ detail: 'Invalid or missing API key' });
+    });
+  }
+  if (swaggerPath !== '') {
+    SwaggerModule.setup(swaggerPath, app, base, {
+      jsonDocumentUrl: `${swaggerPath}-json`,
+      yamlDocumentUrl: `${swaggerPath}-yaml`,
+      swaggerOptions: { persistAuthorization: true },
       patchDocumentOnRequest: (_request, _response, document) => withServicePaths(document, registry.list()),
     });
   }
-  const http = app.getHttpAdapter().getInstance() as Application;
   http.get('/openapi.json', (_request: Request, response: Response) => {
     response.json(withServicePaths(base, registry.list()));
   });
   http.get(ASYNCAPI_PATH, asyncApiHandler(config));
-  http.get('/redoc', (_request: Request, response: Response) => {
-    response.type('html').send(redocPage(config.swagger.title));
+  http.get('/redoc', (request: Request, response: Response) => {
+    response
+      .type('html')
+      .send(redocPage(config.swagger.title, apiKeys.isRequired ? (keyFromQuery(request) ?? '') : undefined));
   });
   const scriptFile = redocScriptFile();
   http.get(REDOC_SCRIPT_PATH, (_request: Request, response: Response) => {
     response.sendFile(scriptFile, { maxAge: '1d' });
   });
+}
+
+/** The key a documents request presents: a header, or `?api_key=` (what ReDoc's URL can carry). */
+function documentKey(request: Request): string | undefined {
+  return presentedKey(request.headers) ?? keyFromQuery(request);
+}
+
+function keyFromQuery(request: Request): string | undefined {
+  const key = new URL(request.originalUrl, 'http://localhost').searchParams.get('api_key');
+  return key === null || key === '' ? undefined : key;
+}
+
+/**
+ * Swagger UI's start-up script when API_KEYS is set: the key comes from `?api_key=` in the page's
+ * URL, else from the browser's storage, else the page asks for it; it is sent as `X-API-Key` on
+ * the document fetch and on every "Try it out" request, and filled into the "Authorize" dialog.
+ */
+function swaggerUiInitScript(documentUrl: string): string {
+  return `window.onload = function () {
+  var storageKey = 'llm-gateway-api-key';
+  var key = new URLSearchParams(window.location.search).get('api_key') || window.localStorage.getItem(storageKey) || '';
+  function askForKey() {
+    var entered = window.prompt('This gateway needs an API key to show its documentation. API key:');
+    if (entered) { window.localStorage.setItem(storageKey, entered.trim()); window.location.reload(); }
+  }
+  if (!key) { askForKey(); }
+  window.ui = SwaggerUIBundle({
+    url: ${JSON.stringify(documentUrl)},
+    dom_id: '#swagger-ui',
+    deepLinking: true,
+    persistAuthorization: true,
+    presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
+    plugins: [SwaggerUIBundle.plugins.DownloadUrl],
+    layout: 'StandaloneLayout',
+    requestInterceptor: function (request) {
+      if (key && !request.headers['Authorization'] && !request.headers['X-API-Key']) request.headers['X-API-Key'] = key;
+      return request;
+    },
+    responseInterceptor: function (response) {
+      if (response.status === 401 && response.url.indexOf(${JSON.stringify(documentUrl)}) !== -1) {
+        window.localStorage.removeItem(storageKey);
+        askForKey();
+      }
+      return response;
+    },
+    onComplete: function () {
+      if (key) { window.localStorage.setItem(storageKey, key); window.ui.preauthorizeApiKey('apiKeyHeader', key); }
+    }
+  });
+};
+`;
 }
 
 const REDOC_SCRIPT_PATH = '/redoc/redoc.standalone.js';
@@ -122,19 +205,68 @@ function redocScriptFile(): string {
   }
 }
 
-function redocPage(title: string): string {
-  const escapedTitle = title.replace(/[&<>"]/g, (character) => `&#${character.charCodeAt(0)};`);
-  return [
+/**
+ * ReDoc's page. `apiKey` undefined: no key needed. With API_KEYS set, the page's `?api_key=` is
+ * passed on to the document URL; without one the page asks for it (a form that reloads the page).
+ */
+function redocPage(title: string, apiKey?: string): string {
+  const escape = (text: string) => text.replace(/[&<>"']/g, (character) => `&#${character.charCodeAt(0)};`);
+  const escapedTitle = escape(title);
+  const head = [
     '<!DOCTYPE html>',
     '<html><head>',
     `<title>${escapedTitle} - ReDoc</title>`,
     '<meta charset="utf-8"/><meta name="viewport" content="width=device-width, initial-scale=1">',
     '<style>body { margin: 0; padding: 0; }</style>',
     '</head><body>',
-    '<redoc spec-url="/openapi.json"></redoc>',
+  ];
+  if (apiKey === '') {
+    return [
+      ...head,
+      '<form method="get" action="/redoc" style="font-family: sans-serif; margin: 2em">',
+      `<p>${escapedTitle} needs an API key to show its documentation.</p>`,
+      '<label>API key <input name="api_key" type="password" autocomplete="off" required></label>',
+      '<button type="submit">Show the documentation</button>',
+      '</form>',
+      '</body></html>',
+    ].join('\n');
+  }
+  const specUrl =
+    apiKey === undefined ? '/openapi.json' : `/openapi.json?api_key=${encodeURIComponent(apiKey)}`;
+  return [
+    ...head,
+    `<redoc spec-url="${escape(specUrl)}"></redoc>`,
     `<script src="${REDOC_SCRIPT_PATH}"></script>`,
     '</body></html>',
   ].join('\n');
+}
+
+/** The type of the error `refuseInvalidUtf8` throws, kept by body-parser. */
+const NOT_UTF8 = 'encoding.not-utf8';
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * body-parser's `verify` hook: a JSON body declared (or defaulting to) UTF-8 must be UTF-8, checked
+ * on the raw bytes. Other charsets body-parser decodes itself; what a lenient decoding leaves
+ * (U+FFFD) the generate request's own check refuses.
+ */
+function refuseInvalidUtf8(
+  _request: unknown,
+  _response: unknown,
+  body: Buffer,
+  encoding: string | null,
+): void {
+  if (encoding !== null && encoding.toLowerCase() !== 'utf-8' && encoding.toLowerCase() !== 'utf8') return;
+  try {
+    strictUtf8.decode(body);
+  } catch {
+    throw Object.assign(
+      new Error('JSON body must be UTF-8 encoded text: it holds bytes that are not UTF-8'),
+      {
+        type: NOT_UTF8,
+      },
+    );
+  }
 }
 
 /** body-parser errors happen before Nest's filters: answer them in the same `{detail}` shape. */
@@ -149,11 +281,18 @@ function bodyParserErrorsAsDetail(
     next(error);
     return;
   }
+  const type = typeof error === 'object' && error !== null && 'type' in error ? error.type : undefined;
+  if (type === NOT_UTF8) {
+    response.status(400).json({ detail: (error as Error).message });
+    return;
+  }
   const detail =
     status === 413
       ? 'Request body larger than MAX_UPLOAD_SIZE'
-      : status === 400
-        ? 'Malformed JSON body'
-        : 'Request body could not be read';
+      : status === 415
+        ? 'Unsupported charset or content encoding of the request body'
+        : status === 400
+          ? 'Malformed JSON body'
+          : 'Request body could not be read';
   response.status(status).json({ detail });
 }

@@ -397,7 +397,9 @@ describe('OpenAPI document with API_KEYS set', () => {
 
   beforeAll(async () => {
     gateway = await startTestGateway({ env: { API_KEYS: 'key-one' } });
-    document = (await (await fetch(`${gateway.baseUrl}/openapi.json`)).json()) as OpenApiDocument;
+    document = (await (
+      await fetch(`${gateway.baseUrl}/openapi.json`, { headers: { 'X-API-Key': 'key-one' } })
+    ).json()) as OpenApiDocument;
   });
   afterAll(() => gateway.close());
 
@@ -411,9 +413,37 @@ describe('OpenAPI document with API_KEYS set', () => {
     }
   });
 
-  it('is served without a key, as the Swagger UI and ReDoc load it', async () => {
-    for (const path of ['/openapi.json', '/docs-json', '/asyncapi.json']) {
-      expect([path, (await fetch(`${gateway.baseUrl}${path}`)).status]).toEqual([path, 200]);
+  it('needs a key like every route but the health checks: a header, or ?api_key= (what ReDoc can send)', async () => {
+    for (const path of ['/openapi.json', '/docs-json', '/docs-yaml', '/asyncapi.json', '/OpenAPI.json/']) {
+      const refused = await fetch(`${gateway.baseUrl}${path}`);
+      expect([path, refused.status, await refused.json()]).toEqual([
+        path,
+        401,
+        { detail: 'Invalid or missing API key' },
+      ]);
+      const wrongKey = await fetch(`${gateway.baseUrl}${path}?api_key=key-two`);
+      expect([path, wrongKey.status]).toEqual([path, 401]);
+      const withHeader = await fetch(`${gateway.baseUrl}${path}`, {
+        headers: { Authorization: 'Bearer key-one' },
+      });
+      expect([path, withHeader.status]).toEqual([path, 200]);
+      expect([path, (await fetch(`${gateway.baseUrl}${path}?api_key=key-one`)).status]).toEqual([path, 200]);
     }
+  });
+
+  it('serves the Swagger UI and ReDoc pages without a key, holding no document: they ask for the key', async () => {
+    const swaggerPage = await fetch(`${gateway.baseUrl}/docs`);
+    expect(swaggerPage.status).toBe(200);
+    const initScript = await (await fetch(`${gateway.baseUrl}/docs/swagger-ui-init.js`)).text();
+    expect(initScript).toContain('"/docs-json"');
+    expect(initScript).toContain('X-API-Key');
+    expect(initScript).not.toContain('summarize/en');
+    const bundle = await fetch(`${gateway.baseUrl}/docs/swagger-ui-bundle.js`);
+    expect(bundle.status).toBe(200);
+    const redocForm = await (await fetch(`${gateway.baseUrl}/redoc`)).text();
+    expect(redocForm).toContain('name="api_key"');
+    expect(redocForm).not.toContain('<redoc');
+    const redoc = await (await fetch(`${gateway.baseUrl}/redoc?api_key=key-one`)).text();
+    expect(redoc).toContain('<redoc spec-url="/openapi.json?api_key=key-one">');
   });
 });

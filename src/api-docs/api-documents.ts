@@ -84,5 +84,5 @@ ${
   isKeyRequired
     ? 'This gateway has API_KEYS set: every operation except the health routes needs one of the keys,'
     : 'This gateway has no API_KEYS (as v1): no key is needed, which is why the security requirements list an empty alternative. When API_KEYS is set, every operation except the health routes needs one of the keys,'
-} as \`Authorization: Bearer <key>\` or \`X-API-Key: <key>\`; without a valid one it answers \`401 {"detail":"Invalid or missing API key"}\`. This document, the Swagger UI and ReDoc are served without a key.`;
+} as \`Authorization: Bearer <key>\` or \`X-API-Key: <key>\`; without a valid one it answers \`401 {"detail":"Invalid or missing API key"}\`. This document (and \`/openapi.json\`, \`/asyncapi.json\`) needs the key too, as a header or as \`?api_key=<key>\`; the Swagger UI and ReDoc pages load without one and ask for it (or take \`?api_key=<key>\` in their URL).`;
 }
