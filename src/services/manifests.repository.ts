@@ -1,5 +1,5 @@
 import { readFile, readdir, stat } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { isAbsolute, join, relative } from 'node:path';
 import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { type FSWatcher, watch } from 'chokidar';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
@@ -12,7 +12,8 @@ const RESCAN_DEBOUNCE_MS = 150;
 const MANIFEST_FILE = /^[^.].*\.ya?ml$/i;
 
 /**
- * Reads `.hydra-conf/services/*.yaml` at start-up and watches the folder and `config.yaml`. Any
+ * Reads `.hydra-conf/services/*.yaml` at start-up and watches the folder, `config.yaml` and the
+ * prompts folder (a manifest is checked against its prompt files, which may arrive after it). Any
  * event triggers a debounced rescan that applies changed and deleted files to the registry, one
  * at a time. A rescan (rather than per-event handling) also covers editors' atomic saves and
  * Kubernetes ConfigMap symlink swaps. A changed `config.yaml` re-ranks the files (its
@@ -27,6 +28,8 @@ export class ManifestsRepository implements OnModuleInit, OnModuleDestroy {
   private debounceTimer: NodeJS.Timeout | undefined;
   private rescanChain: Promise<void> = Promise.resolve();
   private isClosed = false;
+  /** A prompt file changed since the last rescan: every manifest is checked again. */
+  private havePromptsChanged = false;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -51,12 +54,15 @@ export class ManifestsRepository implements OnModuleInit, OnModuleDestroy {
       this.logger.warn(`No service loaded from ${this.folderLabel()}`);
     }
     // The config folder itself (depth 1 reaches services/): config.yaml may be a ConfigMap symlink.
-    const watcher = watch([this.config.servicesPath, this.config.configFile], {
+    const watcher = watch([this.config.servicesPath, this.config.configFile, this.config.promptsPath], {
       ignoreInitial: true,
       depth: 0,
     });
     this.watcher = watcher;
-    watcher.on('all', () => this.scheduleRescan());
+    watcher.on('all', (_event, path) => {
+      if (isInside(this.config.promptsPath, path)) this.havePromptsChanged = true;
+      this.scheduleRescan();
+    });
     watcher.on('error', (error: unknown) =>
       this.logger.error(`Watching ${this.folderLabel()} failed: ${String(error)}`),
     );
@@ -88,6 +94,12 @@ export class ManifestsRepository implements OnModuleInit, OnModuleDestroy {
     if (this.isClosed) return;
     try {
       await this.reloadConfigYamlIfChanged();
+      if (this.havePromptsChanged) {
+        // A prompt written late serves the manifest that waited for it; a prompt deleted under a
+        // served manifest is reported now (its last good version keeps serving).
+        this.havePromptsChanged = false;
+        this.lastSeenText.clear();
+      }
       const files = await this.listManifestFiles();
       for (const [label, path] of files) {
         const text = await readFile(path, 'utf8').catch(() => undefined);
@@ -146,4 +158,10 @@ export class ManifestsRepository implements OnModuleInit, OnModuleDestroy {
   private folderLabel(): string {
     return relative(this.config.configPath, this.config.servicesPath) || this.config.servicesPath;
   }
+}
+
+/** Whether `path` is `folder` or inside it (chokidar reports the watched folder's own events too). */
+function isInside(folder: string, path: string): boolean {
+  const fromFolder = relative(folder, path);
+  return fromFolder === '' || (!fromFolder.startsWith('..') && !isAbsolute(fromFolder));
 }

@@ -12,6 +12,8 @@ export type RegistryListener = (services: readonly ServiceDefinition[]) => void;
 /** The last version of a file that passed its own checks (schema, prompts). */
 interface Candidate {
   services: ServiceDefinition[];
+  /** The file's text: the same text checked again (its prompts changed) is not logged again. */
+  text: string;
   /** When the file was first accepted: among unlisted files, the earlier one keeps its routes. */
   arrival: number;
 }
@@ -96,10 +98,13 @@ export class ServicesRegistry {
     }
     parsed.warnings.forEach((warning) => this.logger.warn(`Manifest ${fileLabel}: ${warning}`));
     const services = parsed.services.map((service) => ({ ...service, fileLabel }));
-    const arrival = this.candidates.get(fileLabel)?.arrival ?? this.arrivals++;
-    this.candidates.set(fileLabel, { services, arrival });
+    const previous = this.candidates.get(fileLabel);
+    const arrival = previous?.arrival ?? this.arrivals++;
+    this.candidates.set(fileLabel, { services, text, arrival });
     const routes = services.map((service) => service.route).join(', ') || 'no service';
-    this.logger.log(`Manifest ${fileLabel} loaded: ${routes}`);
+    if (previous?.text !== text || !this.served.includes(fileLabel)) {
+      this.logger.log(`Manifest ${fileLabel} loaded: ${routes}`);
+    }
     this.recompute(fileLabel);
     return true;
   }
