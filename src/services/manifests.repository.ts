@@ -9,6 +9,8 @@ import { ServicesRegistry } from './services-registry.service';
 
 /** Quiet time after the last file event before the folder is rescanned. */
 const RESCAN_DEBOUNCE_MS = 150;
+/** How often the folders are rescanned when they cannot be watched. */
+const POLL_INTERVAL_MS = 1_000;
 const MANIFEST_FILE = /^[^.].*\.ya?ml$/i;
 
 /**
@@ -26,6 +28,8 @@ export class ManifestsRepository implements OnModuleInit, OnModuleDestroy {
   private lastSeenConfigText: string | undefined;
   private watcher: FSWatcher | undefined;
   private debounceTimer: NodeJS.Timeout | undefined;
+  /** Set when watching fails: changes are then found by rescanning on a timer. */
+  private pollTimer: NodeJS.Timeout | undefined;
   private rescanChain: Promise<void> = Promise.resolve();
   private isClosed = false;
   /** A prompt file changed since the last rescan: every manifest is checked again. */
@@ -53,19 +57,37 @@ export class ManifestsRepository implements OnModuleInit, OnModuleDestroy {
     if (this.registry.list().length === 0) {
       this.logger.warn(`No service loaded from ${this.folderLabel()}`);
     }
-    // The config folder itself (depth 1 reaches services/): config.yaml may be a ConfigMap symlink.
-    const watcher = watch([this.config.servicesPath, this.config.configFile, this.config.promptsPath], {
-      ignoreInitial: true,
-      depth: 0,
-    });
+    // Folders only, and only those that exist: chokidar handles a missing path by watching its
+    // parent, and its 'ready' could then come before the other folders were watched (a file
+    // written right after start-up was missed). The config folder covers config.yaml, a
+    // ConfigMap's symlink swap included.
+    const folders = [this.config.configPath, this.config.servicesPath, this.config.promptsPath];
+    const existing = await Promise.all(
+      folders.map((folder) =>
+        stat(folder).then(
+          (stats) => stats.isDirectory(),
+          () => false,
+        ),
+      ),
+    );
+    const watcher = watch(
+      folders.filter((_, index) => existing[index]),
+      { ignoreInitial: true, depth: 0 },
+    );
     this.watcher = watcher;
     watcher.on('all', (_event, path) => {
       if (isInside(this.config.promptsPath, path)) this.havePromptsChanged = true;
       this.scheduleRescan();
     });
-    watcher.on('error', (error: unknown) =>
-      this.logger.error(`Watching ${this.folderLabel()} failed: ${String(error)}`),
-    );
+    watcher.on('error', (error: unknown) => {
+      // Out of inotify watches, a network file system...: fall back to rescanning on a timer.
+      if (this.pollTimer) return;
+      this.logger.error(
+        `Watching ${this.folderLabel()} failed (${String(error)}); rescanning every ${POLL_INTERVAL_MS / 1000} s instead`,
+      );
+      this.pollTimer = setInterval(() => this.scheduleRescan(), POLL_INTERVAL_MS);
+      this.pollTimer.unref();
+    });
     await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
     // A file saved between the first scan and the watcher being ready would be missed otherwise.
     await this.rescan();
@@ -74,6 +96,7 @@ export class ManifestsRepository implements OnModuleInit, OnModuleDestroy {
   async onModuleDestroy(): Promise<void> {
     this.isClosed = true;
     clearTimeout(this.debounceTimer);
+    clearInterval(this.pollTimer);
     await this.watcher?.close();
     await this.rescanChain;
   }

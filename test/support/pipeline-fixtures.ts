@@ -52,11 +52,19 @@ export async function installTestServices(
     join(root, '.hydra-conf/services/test.yaml'),
     manifest('test/progressive', 2, 'progressive') + manifest('test/map', 1, 'map'),
   );
-  await waitFor(
-    async () => (await (await fetch(`${gateway.baseUrl}/services`)).text()).includes('test/map'),
-    15_000,
-    'the test services',
-  );
+  try {
+    await waitFor(
+      async () => (await (await fetch(`${gateway.baseUrl}/services`)).text()).includes('test/map'),
+      15_000,
+      'the test services',
+    );
+  } catch (error) {
+    // What the gateway said meanwhile is the only clue to a manifest it never served.
+    const said = gateway.logger.lines
+      .slice(-8)
+      .map((line) => `${line.level} ${line.context}: ${line.message}`);
+    throw new Error(`${String(error)}; the gateway's last log lines:\n${said.join('\n')}`);
+  }
 }
 
 /** A gateway running API and worker (ROLE=all) on the simulator, with the test services installed. */
