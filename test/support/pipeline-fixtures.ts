@@ -82,7 +82,13 @@ export async function startWorkerGateway(
       ...env,
     },
   });
-  await installTestServices(gateway);
+  try {
+    await installTestServices(gateway);
+  } catch (error) {
+    // The caller never gets this gateway: close it here, or its server keeps Jest from exiting.
+    await gateway.close();
+    throw error;
+  }
   return gateway;
 }
 
