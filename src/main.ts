@@ -3,6 +3,7 @@ import { ConfigError } from './config/config.error';
 import { loadAppConfig } from './config/load-app-config';
 import { createGateway } from './app.factory';
 import { createLogger } from './logging';
+import { tuneHttpServer } from './http-server';
 
 async function main(): Promise<void> {
   let config;
@@ -20,7 +21,8 @@ async function main(): Promise<void> {
   const startedAt = performance.now();
   const gateway = await createGateway(config, logger);
   gateway.context.enableShutdownHooks(['SIGTERM', 'SIGINT']);
-  await gateway.http.listen(config.httpPort, '0.0.0.0');
+  tuneHttpServer(gateway.http.getHttpServer(), config);
+  await gateway.http.listen(config.httpPort, config.host);
   const elapsedMs = Math.round(performance.now() - startedAt);
   if (config.role === 'worker') {
     logger.log(
@@ -30,7 +32,7 @@ async function main(): Promise<void> {
   } else {
     const docs = config.swagger.path === '' ? 'Swagger UI off' : `docs at ${config.swagger.path}`;
     logger.log(
-      `Gateway (role ${config.role}) listening on port ${config.httpPort}; ${docs} (started in ${elapsedMs} ms)`,
+      `Gateway (role ${config.role}) listening on port ${config.httpPort} of ${config.host}; ${docs} (started in ${elapsedMs} ms)`,
       'Bootstrap',
     );
   }

@@ -14,6 +14,12 @@ export interface AppConfig {
   serviceName: string;
   role: Role;
   httpPort: number;
+  /** Address the HTTP server binds (HOST): `0.0.0.0` by default. */
+  host: string;
+  /** Time a client has to send a request's headers (slow clients are closed after it). */
+  headersTimeoutMs: number;
+  /** Time a client has to send a whole request, body included (sized for uploads). */
+  requestTimeoutMs: number;
   /** Jobs processed at once by one worker process. */
   concurrency: number;
   llm: {

@@ -188,3 +188,11 @@ function scalarText(raw: unknown): string | undefined {
   if (typeof raw === 'number' || typeof raw === 'boolean') return String(raw);
   return undefined;
 }
+
+/** A bind address: an IPv4 or IPv6 address, or a host name (`0.0.0.0`, `::`, `127.0.0.1`, `localhost`). */
+export const bindHost: ValueParser<string> = (raw) => {
+  const text = (scalarText(raw) ?? '').trim();
+  return /^(?:[A-Za-z0-9.-]+|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)$/.test(text)
+    ? { value: text }
+    : { reason: 'must be an IP address or a host name to listen on (0.0.0.0, ::, 127.0.0.1)' };
+};

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
+import { getHeapStatistics } from 'node:v8';
 import { parse as parseDotenv } from 'dotenv';
 import type { AppConfig } from './app-config';
 import { ConfigError } from './config.error';
@@ -26,6 +27,7 @@ export function loadAppConfig(
     configFileLabel,
     configFile,
     version: readOwnVersion(),
+    heapLimitBytes: getHeapStatistics().heap_size_limit,
   });
 }
 

@@ -136,6 +136,11 @@ describe('parseAppConfig', () => {
     ['LOG_FORMAT', 'json', 'logFormat', 'json'],
     ['ROLE', 'worker', 'role', 'worker'],
     ['RESULT_TTL', '60', 'resultTtlSeconds', 60],
+    ['HOST', '127.0.0.1', 'host', '127.0.0.1'],
+    ['HOST', '::', 'host', '::'],
+    ['HOST', 'localhost', 'host', 'localhost'],
+    ['HTTP_HEADERS_TIMEOUT', '2.5', 'headersTimeoutMs', 2_500],
+    ['HTTP_REQUEST_TIMEOUT', '600', 'requestTimeoutMs', 600_000],
     ['BROKER_PASS', '', 'redis', { url: 'redis://localhost:6379', password: undefined }],
   ])('%s=%s sets %s', (name, value, key, expected) => {
     expect(parse({ [name]: value })).toMatchObject({ [key]: expected });
@@ -186,5 +191,51 @@ describe('parseAppConfig', () => {
     expect(() => parse({}, { api_params: { api_key: '${oc.env:UNSET_TOKEN}' } })).toThrow(
       '.hydra-conf/config.yaml: field "api_params.api_key": environment variable UNSET_TOKEN is not set',
     );
+  });
+
+  it('defaults: HOST 0.0.0.0, headers within 10 s, a whole request within 300 s', () => {
+    expect(parse({})).toMatchObject({ host: '0.0.0.0', headersTimeoutMs: 10_000, requestTimeoutMs: 300_000 });
+  });
+
+  it.each([
+    [{ HOST: '' }, /^Invalid environment variable HOST="": must be an IP address or a host name/],
+    [{ HOST: 'a b' }, /HOST/],
+    [{ HTTP_HEADERS_TIMEOUT: '0' }, /HTTP_HEADERS_TIMEOUT/],
+    [
+      { HTTP_HEADERS_TIMEOUT: '20', HTTP_REQUEST_TIMEOUT: '10' },
+      /HTTP_HEADERS_TIMEOUT="20": must not exceed HTTP_REQUEST_TIMEOUT \(10 s\)/,
+    ],
+  ])('refuses %p', (env, message) => {
+    expect(() => parse(env)).toThrow(message);
+  });
+
+  const heap = (heapLimitBytes: number, env: Record<string, string>) =>
+    parseAppConfig({
+      env,
+      cwd: '/srv',
+      configYaml: undefined,
+      configFileLabel: 'config.yaml',
+      heapLimitBytes,
+    });
+
+  it.each([
+    [128 * 1_048_576, { MAX_UPLOAD_SIZE: '10MiB' }, 10 * 1_048_576],
+    [512 * 1_048_576, {}, 20_000_000],
+    // A worker receives no request body: the limit is not its concern.
+    [128 * 1_048_576, { MAX_UPLOAD_SIZE: '100MB', ROLE: 'worker' }, 100_000_000],
+  ])('a heap of %d bytes holds %p', (heapLimitBytes, env, maxUploadBytes) => {
+    expect(heap(heapLimitBytes, env).maxUploadBytes).toBe(maxUploadBytes);
+  });
+
+  it.each([
+    [
+      128 * 1_048_576,
+      { MAX_UPLOAD_SIZE: '100MB' },
+      /MAX_UPLOAD_SIZE="100MB": this process's heap limit is 128 MiB \(heap_size_limit\).*at most 10 MiB.*--max-old-space-size/,
+    ],
+    [128 * 1_048_576, { MAX_UPLOAD_SIZE: '11MiB', ROLE: 'api' }, /MAX_UPLOAD_SIZE="11MiB".*128 MiB/],
+    [200 * 1_048_576, {}, /MAX_UPLOAD_SIZE="20MB".*200 MiB/],
+  ])('a heap of %d bytes refuses %p, naming both', (heapLimitBytes, env, message) => {
+    expect(() => heap(heapLimitBytes, env)).toThrow(message);
   });
 });

@@ -3,6 +3,7 @@ import { type AppConfig, LOG_FORMATS, LOG_LEVELS, ROLES } from './app-config';
 import { ConfigError } from './config.error';
 import {
   anyString,
+  bindHost,
   byteSize,
   commaList,
   httpUrl,
@@ -38,6 +39,9 @@ export const VARIABLES = {
   OPENAI_API_BASE: { parser: httpUrl, defaultValue: 'http://localhost:9000/v1' },
   OPENAI_API_TOKEN: { parser: anyString, defaultValue: 'EMPTY', isSecret: true },
   HTTP_PORT: { parser: port, defaultValue: '8000' },
+  HOST: { parser: bindHost, defaultValue: '0.0.0.0' },
+  HTTP_HEADERS_TIMEOUT: { parser: positiveNumber, defaultValue: '10' },
+  HTTP_REQUEST_TIMEOUT: { parser: positiveNumber, defaultValue: '300' },
   CONCURRENCY: { parser: positiveInteger, defaultValue: '2' },
   TIMEOUT: { parser: positiveNumber, defaultValue: '60' },
   SWAGGER_URL: { parser: optionalUrlPath, defaultValue: '/docs' },
@@ -78,7 +82,19 @@ export interface ConfigSources {
   version?: string;
   /** Absolute path of `config.yaml` (watched for changes of its `defaults:` list). */
   configFile?: string;
+  /** V8's `heap_size_limit` of this process: MAX_UPLOAD_SIZE must fit in it (see checkUploadFitsHeap). */
+  heapLimitBytes?: number;
 }
+
+/**
+ * Heap one request body costs, per byte of MAX_UPLOAD_SIZE, at its peak in an API process: the
+ * body decoded into a string, its parsed copy, the job data serialized for Redis, each two bytes
+ * per character in V8 once the text holds one character outside Latin-1. Measured on the built
+ * gateway (issue 13) with a 176 MiB heap and JSON bodies of ASCII text with one Cyrillic letter per
+ * line (the worst case): 18 MB queued, 20 MB ran out of heap, so about 9 to 10 times the body;
+ * ASCII-only text dies near 3 times. 12 leaves room for the rest of the process and a second body.
+ */
+export const HEAP_BYTES_PER_UPLOAD_BYTE = 12;
 
 /**
  * Builds the validated AppConfig from the environment and the parsed `config.yaml`. Keys of
@@ -120,6 +136,15 @@ export function parseAppConfig(sources: ConfigSources): AppConfig {
       ? resolvePromptPathFromYaml(promptPathFromYaml, sources.cwd)
       : resolve(sources.cwd, 'prompts');
 
+  if (parsed.ROLE !== 'worker') {
+    checkUploadFitsHeap(parsed.MAX_UPLOAD_SIZE, env.MAX_UPLOAD_SIZE, sources.heapLimitBytes);
+  }
+  if (parsed.HTTP_HEADERS_TIMEOUT > parsed.HTTP_REQUEST_TIMEOUT) {
+    throw new ConfigError(
+      `Invalid environment variable HTTP_HEADERS_TIMEOUT=${JSON.stringify(env.HTTP_HEADERS_TIMEOUT)}: must not exceed HTTP_REQUEST_TIMEOUT (${parsed.HTTP_REQUEST_TIMEOUT} s)`,
+      'INVALID_VARIABLE',
+    );
+  }
   const corsOrigins = parsed.CORS_ORIGINS === '*' ? '*' : commaListValue(parsed.CORS_ORIGINS);
 
   return {
@@ -127,6 +152,9 @@ export function parseAppConfig(sources: ConfigSources): AppConfig {
     serviceName: parsed.SERVICE_NAME,
     role: parsed.ROLE,
     httpPort: fromYaml(['service_port', 'api_params.service_port'], port, parsed.HTTP_PORT),
+    host: parsed.HOST,
+    headersTimeoutMs: parsed.HTTP_HEADERS_TIMEOUT * 1000,
+    requestTimeoutMs: parsed.HTTP_REQUEST_TIMEOUT * 1000,
     concurrency: fromYaml(['workers', 'api_params.workers'], positiveInteger, parsed.CONCURRENCY),
     llm: {
       apiBase: fromYaml(['api_params.api_base', 'api_base'], httpUrl, parsed.OPENAI_API_BASE),
@@ -175,6 +203,26 @@ export function parseAppConfig(sources: ConfigSources): AppConfig {
     configYaml: sources.configYaml ?? {},
     servicesOrder: servicesDefaultsOrder(sources.configYaml),
   };
+}
+
+/**
+ * Refuses a MAX_UPLOAD_SIZE the heap cannot hold: a body of that size costs about
+ * HEAP_BYTES_PER_UPLOAD_BYTE times its size while it is parsed and queued, and a process that runs
+ * out of heap dies with every request in flight. Names both values and the way out.
+ */
+export function checkUploadFitsHeap(
+  maxUploadBytes: number,
+  rawValue: string | undefined,
+  heapLimitBytes: number | undefined,
+): void {
+  if (heapLimitBytes === undefined) return;
+  const neededBytes = maxUploadBytes * HEAP_BYTES_PER_UPLOAD_BYTE;
+  if (neededBytes <= heapLimitBytes) return;
+  const megabytes = (bytes: number) => `${Math.floor(bytes / 1_048_576)} MiB`;
+  throw new ConfigError(
+    `Invalid environment variable MAX_UPLOAD_SIZE=${JSON.stringify(rawValue ?? '20MB')}: this process's heap limit is ${megabytes(heapLimitBytes)} (heap_size_limit) and a request body costs about ${HEAP_BYTES_PER_UPLOAD_BYTE} times its size in heap (${megabytes(neededBytes)}); lower MAX_UPLOAD_SIZE to at most ${megabytes(heapLimitBytes / HEAP_BYTES_PER_UPLOAD_BYTE)} or raise the heap (NODE_OPTIONS=--max-old-space-size=<MiB>)`,
+    'INVALID_VARIABLE',
+  );
 }
 
 type ParsedVariable<N extends VariableName> =
