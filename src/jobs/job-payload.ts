@@ -82,6 +82,11 @@ export interface SummarizationJobData {
   service: { route: string; promptName: string; fields: 1 | 2 };
   flavor: FlavorParameters;
   text: string;
+  /**
+   * Set by this version's API: the job runs only once its request was accepted
+   * (JobStateRepository admission). Jobs queued before it carry none and run as they did.
+   */
+  isAdmissionRequired?: boolean;
 }
 
 /**

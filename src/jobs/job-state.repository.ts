@@ -1,4 +1,15 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type Job, UnrecoverableError } from 'bullmq';
 import type Redis from 'ioredis';
+import type { SummarizationJobData } from './job-payload';
+
+/**
+ * How long a worker waits for the admission of a job it took before refusing it: longer than an
+ * API process takes to accept or refuse (2 s), so it only refuses a job whose API process died.
+ */
+const ADMISSION_GRACE_MS = 10_000;
+const ADMISSION_POLL_MS = 50;
+export const REFUSED_REASON = 'refused: its request was not accepted';
 
 /**
  * The one owner of a job's Redis keys beyond BullMQ's own (docs/architecture.md, "One owner per
@@ -28,8 +39,16 @@ export class JobStateRepository {
     return saved === null ? undefined : (JSON.parse(saved) as unknown);
   }
 
+  /** Saved unless the job was cancelled: a cancelled job's input and progress are deleted at once. */
   async saveCheckpoint(jobId: string, checkpoint: object): Promise<void> {
-    await this.connection.set(checkpointKey(jobId), JSON.stringify(checkpoint), 'EX', this.ttlSeconds);
+    await this.connection.eval(
+      SET_UNLESS_CANCELLED,
+      2,
+      cancelledKey(jobId),
+      checkpointKey(jobId),
+      JSON.stringify(checkpoint),
+      this.ttlSeconds,
+    );
   }
 
   /**
@@ -38,12 +57,14 @@ export class JobStateRepository {
    */
   async appendPartialLines(jobId: string, lines: readonly string[]): Promise<number> {
     if (lines.length === 0) return this.partialLineCount(jobId);
-    const results = await this.connection
-      .multi()
-      .rpush(partialKey(jobId), ...lines)
-      .expire(partialKey(jobId), this.ttlSeconds)
-      .exec();
-    const length = results?.[0]?.[1];
+    const length = await this.connection.eval(
+      APPEND_UNLESS_CANCELLED,
+      2,
+      cancelledKey(jobId),
+      partialKey(jobId),
+      this.ttlSeconds,
+      ...lines,
+    );
     return typeof length === 'number' ? length : this.partialLineCount(jobId);
   }
 
@@ -65,8 +86,142 @@ export class JobStateRepository {
   async forgetRun(jobId: string): Promise<void> {
     await this.connection.del(checkpointKey(jobId), partialKey(jobId));
   }
+
+  /**
+   * The admission of a job (docs/architecture.md, "The write path"): `accepted` by the API process
+   * that answers 200, `refused` by one that answered 503 (or by a worker, for a job nobody decided
+   * within the grace period), `running` once a worker took an accepted job. Decided once: a
+   * refused job never runs, an accepted one is never refused after a worker took it.
+   */
+  async decideAdmission(jobId: string, decision: 'accepted' | 'refused'): Promise<AdmissionState> {
+    const state = await this.connection.eval(
+      DECIDE_ADMISSION,
+      1,
+      admissionKey(jobId),
+      decision,
+      this.ttlSeconds,
+    );
+    return readAdmission(state);
+  }
+
+  /**
+   * Called by a worker before it runs a job: resolves once the job is accepted (marking it
+   * `running`), or throws an UnrecoverableError for a refused job, after deleting its input. A
+   * job nobody decided within ADMISSION_GRACE_MS (its API process died) is refused.
+   */
+  async admit(job: Job<SummarizationJobData, string>): Promise<void> {
+    const jobId = job.id ?? '';
+    if (job.data.isAdmissionRequired !== true) return;
+    const giveUpAt = Date.now() + ADMISSION_GRACE_MS;
+    for (;;) {
+      const state = await this.claimAdmission(jobId);
+      if (state === 'running') return;
+      if (state === 'refused') {
+        await job.updateData({ ...job.data, text: '' });
+        throw new UnrecoverableError(REFUSED_REASON);
+      }
+      if (Date.now() >= giveUpAt) {
+        await this.connection.set(admissionKey(jobId), 'refused', 'EX', this.ttlSeconds, 'NX');
+      } else {
+        await sleep(ADMISSION_POLL_MS);
+      }
+    }
+  }
+
+  /** A worker's claim: `running` (run it), `refused` (drop it), or `undecided` (ask again soon). */
+  async claimAdmission(jobId: string): Promise<AdmissionState> {
+    return readAdmission(await this.connection.eval(CLAIM_ADMISSION, 1, admissionKey(jobId)));
+  }
+
+  /**
+   * The job an `Idempotency-Key` names, or `jobId` reserved for it. A key whose job was refused is
+   * given the new job; a key whose job is still being decided answers `in-flight`. The reservation
+   * lasts `reservationSeconds` until the job is accepted, then `RESULT_TTL` (keepIdempotencyKey).
+   */
+  async reserveIdempotencyKey(
+    scopedKey: string,
+    jobId: string,
+    reservationSeconds: number,
+  ): Promise<{ jobId: string; isNew: boolean } | 'in-flight'> {
+    const answer = await this.connection.eval(
+      RESERVE_IDEMPOTENCY_KEY,
+      1,
+      idempotencyKey(scopedKey),
+      jobId,
+      reservationSeconds,
+      ADMISSION_PREFIX,
+    );
+    if (answer === 'in-flight') return 'in-flight';
+    const [reservedJobId, isNew] = Array.isArray(answer) ? (answer as unknown[]) : [];
+    return { jobId: String(reservedJobId), isNew: isNew === 1 };
+  }
+
+  /** Keeps an accepted job's `Idempotency-Key` for `RESULT_TTL`, as long as the job itself. */
+  async keepIdempotencyKey(scopedKey: string, jobId: string): Promise<void> {
+    await this.connection.eval(KEEP_IF_EQUAL, 1, idempotencyKey(scopedKey), jobId, this.ttlSeconds);
+  }
 }
 
+export type AdmissionState = 'accepted' | 'refused' | 'running' | 'undecided';
+
+function readAdmission(state: unknown): AdmissionState {
+  return state === 'accepted' || state === 'refused' || state === 'running' ? state : 'undecided';
+}
+
+/** KEYS: cancelled flag, target. ARGV: value, ttl. */
+const SET_UNLESS_CANCELLED = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
+return 1`;
+
+/** KEYS: cancelled flag, list. ARGV: ttl, lines... Returns the list's length. */
+const APPEND_UNLESS_CANCELLED = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('LLEN', KEYS[2]) end
+local length = redis.call('RPUSH', KEYS[2], unpack(ARGV, 2))
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+return length`;
+
+/**
+ * KEYS: admission. ARGV: decision, ttl. \`accepted\` is set only on an undecided job; \`refused\` also
+ * replaces \`accepted\` (an API process taking back its own answer), never \`running\`.
+ */
+const DECIDE_ADMISSION = `
+local current = redis.call('GET', KEYS[1])
+if current == false or (ARGV[1] == 'refused' and current == 'accepted') then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+  return ARGV[1]
+end
+return current`;
+
+/** KEYS: admission. */
+const CLAIM_ADMISSION = `
+local current = redis.call('GET', KEYS[1])
+if current == 'accepted' then
+  redis.call('SET', KEYS[1], 'running', 'KEEPTTL')
+  return 'running'
+end
+return current`;
+
+/** KEYS: idempotency key. ARGV: new job id, reservation seconds, admission key prefix. */
+const RESERVE_IDEMPOTENCY_KEY = `
+local existing = redis.call('GET', KEYS[1])
+if existing then
+  local admission = redis.call('GET', ARGV[3] .. existing)
+  if admission == 'accepted' or admission == 'running' then return {existing, 0} end
+  if admission == false then return 'in-flight' end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return {ARGV[1], 1}`;
+
+/** KEYS: key. ARGV: expected value, ttl. */
+const KEEP_IF_EQUAL = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+return 0`;
+
+const ADMISSION_PREFIX = 'llm-gateway:admission:';
+const admissionKey = (jobId: string) => `${ADMISSION_PREFIX}${jobId}`;
+/** `scopedKey` is already a digest: a client's key is never stored as sent. */
+const idempotencyKey = (scopedKey: string) => `llm-gateway:idempotency:${scopedKey}`;
 const cancelledKey = (jobId: string) => `llm-gateway:cancelled:${jobId}`;
 const partialKey = (jobId: string) => `llm-gateway:partial:${jobId}`;
 const checkpointKey = (jobId: string) => `llm-gateway:checkpoint:${jobId}`;

@@ -1,16 +1,22 @@
 import { randomUUID } from 'node:crypto';
 import { InjectQueue } from '@nestjs/bullmq';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { Job, Queue } from 'bullmq';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { RedisClient } from '../redis/redis.client';
 import { SUMMARIZATION_QUEUE, type SummarizationJobData } from './job-payload';
 import { JobStateRepository } from './job-state.repository';
 import type { JobSnapshot } from './job-status.util';
-import { JobsError } from './jobs.error';
+import { isQueueUnavailable, JobsError } from './jobs.error';
 
 /** A Redis command that has not answered by then means Redis is unavailable (docs/api.md section 4: a 503 within 2 s). */
 const REDIS_DEADLINE_MS = 1_500;
+/** Time left, after a replica did not acknowledge a job, to take it back before answering. */
+const REPLICA_REFUSAL_MS = 300;
+/** How long an Idempotency-Key is held for a request still being decided (then RESULT_TTL once accepted). */
+const IDEMPOTENCY_RESERVATION_SECONDS = 10;
+
+const unavailable = () => new JobsError('Redis is unavailable', 'QUEUE_UNAVAILABLE');
 
 /**
  * The API side of the BullMQ queue: enqueue, read, cancel, delete. The queue runs on the API
@@ -18,6 +24,8 @@ const REDIS_DEADLINE_MS = 1_500;
  */
 @Injectable()
 export class JobsRepository {
+  private readonly logger = new Logger(JobsRepository.name);
+
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @InjectQueue(SUMMARIZATION_QUEUE) private readonly queue: Queue<SummarizationJobData, string>,
@@ -27,19 +35,99 @@ export class JobsRepository {
     this.queue.on('error', () => undefined); // RedisClient reports outages once
   }
 
-  /** Stores the job; resolves once Redis holds it. Job ids are random UUIDs: they are the only key to a result. */
-  async enqueue(data: SummarizationJobData): Promise<string> {
-    const jobId = randomUUID();
+  /**
+   * Stores the job; resolves with its id once it is accepted (docs/architecture.md, "The write
+   * path"): added, decided `accepted`, and on a replica when the master has one, all within
+   * REDIS_DEADLINE_MS. Otherwise throws QUEUE_UNAVAILABLE (a 503) and takes the job back: it is
+   * decided `refused` (and removed) when Redis answers again, so it never runs. Job ids are
+   * random UUIDs: they are the only key to a result. With `idempotencyScopedKey`, a key whose
+   * job was accepted gives that job again (within RESULT_TTL).
+   */
+  async enqueue(data: SummarizationJobData, idempotencyScopedKey?: string): Promise<string> {
+    const deadlineAt = Date.now() + REDIS_DEADLINE_MS;
+    let jobId: string = randomUUID();
     const ttlSeconds = this.config.resultTtlSeconds;
-    await this.withDeadline(
-      this.queue.add('summarize', data, {
-        jobId,
-        attempts: 1,
-        removeOnComplete: { age: ttlSeconds },
-        removeOnFail: { age: ttlSeconds },
-      }),
+    let isInFlightElsewhere = false;
+    try {
+      if (idempotencyScopedKey !== undefined) {
+        const reserved = await this.before(
+          deadlineAt,
+          this.state.reserveIdempotencyKey(idempotencyScopedKey, jobId, IDEMPOTENCY_RESERVATION_SECONDS),
+        );
+        if (reserved === 'in-flight') {
+          isInFlightElsewhere = true;
+          throw new JobsError(
+            'A request with this Idempotency-Key is in progress; retry later',
+            'QUEUE_UNAVAILABLE',
+          );
+        }
+        if (!reserved.isNew) return reserved.jobId;
+        jobId = reserved.jobId;
+      }
+      await this.before(
+        deadlineAt,
+        this.queue.add(
+          'summarize',
+          { ...data, isAdmissionRequired: true },
+          { jobId, attempts: 1, removeOnComplete: { age: ttlSeconds }, removeOnFail: { age: ttlSeconds } },
+        ),
+      );
+      const [admission] = await this.before(
+        deadlineAt,
+        Promise.all([
+          this.state.decideAdmission(jobId, 'accepted'),
+          idempotencyScopedKey === undefined
+            ? undefined
+            : this.state.keepIdempotencyKey(idempotencyScopedKey, jobId),
+        ]),
+      );
+      if (admission !== 'accepted' && admission !== 'running') throw unavailable();
+      const isDurable = await this.before(
+        deadlineAt + REPLICA_REFUSAL_MS,
+        this.redis.waitForReplica(deadlineAt - Date.now()),
+      );
+      if (!isDurable) {
+        // Not on a replica in time: a failover could lose it. Take it back unless a worker runs it.
+        const after = await this.before(
+          deadlineAt + REPLICA_REFUSAL_MS,
+          this.state.decideAdmission(jobId, 'refused'),
+        );
+        if (after !== 'running') {
+          this.removeRefused(jobId);
+          throw unavailable();
+        }
+        this.logger.warn(`Job ${jobId} accepted before a replica held it: a worker had already taken it`);
+      }
+      return jobId;
+    } catch (error) {
+      // A reservation sent to a frozen Redis points at this job: refusing it frees the key.
+      if (isQueueUnavailable(error) && !isInFlightElsewhere) this.refuse(jobId);
+      throw error;
+    }
+  }
+
+  /**
+   * Takes back a job whose request is answered 503. Sent on the same connection as its writes,
+   * so Redis executes it after them, even if it was frozen meanwhile. Never awaited: the answer
+   * must not wait for a Redis that does not answer. Should it never arrive (connection lost),
+   * the worker refuses the undecided job after its grace period.
+   */
+  private refuse(jobId: string): void {
+    this.state.decideAdmission(jobId, 'refused').then(
+      (state) => {
+        if (state === 'refused') this.removeRefused(jobId);
+        else this.logger.warn(`Job ${jobId} was answered 503 but is ${state}`);
+      },
+      () => undefined,
     );
-    return jobId;
+  }
+
+  private removeRefused(jobId: string): void {
+    // A worker holding the job (waiting for its admission) has it locked: that worker drops it.
+    this.queue.remove(jobId).then(
+      () => this.state.forgetRun(jobId),
+      () => undefined,
+    );
   }
 
   async snapshot(jobId: string): Promise<JobSnapshot> {
@@ -106,6 +194,11 @@ export class JobsRepository {
       return 'deleted';
     }
     await this.withDeadline(this.state.markCancelled(jobId));
+    // Its input is deleted at once (a running job's worker stops at its next batch boundary and
+    // writes no checkpoint or partial line after the flag); its cancelled state stays reported.
+    await this.withDeadline(
+      Promise.all([job.updateData({ ...job.data, text: '' }), this.state.forgetRun(jobId)]),
+    );
     if (state !== 'active') {
       // A job a worker takes between getState and remove is locked: remove throws, and the flag stops it.
       await job.remove().catch(() => undefined);
@@ -113,23 +206,26 @@ export class JobsRepository {
     return 'cancelled';
   }
 
+  /** Runs a queue operation with a deadline of REDIS_DEADLINE_MS. */
+  private withDeadline<T>(operation: Promise<T>): Promise<T> {
+    return this.before(Date.now() + REDIS_DEADLINE_MS, operation);
+  }
+
   /**
-   * Runs a queue operation with a deadline. A missed deadline, or a failure while the connection
-   * is down, means Redis is unavailable (a 503); any other failure is a bug and stays one.
+   * Runs a queue operation that must answer before `deadlineAt`. A missed deadline, or a failure
+   * while the connection is down, means Redis is unavailable (a 503); any other failure is a bug
+   * and stays one.
    */
-  private async withDeadline<T>(operation: Promise<T>): Promise<T> {
+  private async before<T>(deadlineAt: number, operation: Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new JobsError('Redis is unavailable', 'QUEUE_UNAVAILABLE')),
-        REDIS_DEADLINE_MS,
-      );
+      timer = setTimeout(() => reject(unavailable()), Math.max(0, deadlineAt - Date.now()));
     });
     try {
       return await Promise.race([operation, deadline]);
     } catch (error) {
       if (error instanceof JobsError || this.redis.isReady) throw error;
-      throw new JobsError('Redis is unavailable', 'QUEUE_UNAVAILABLE');
+      throw unavailable();
     } finally {
       clearTimeout(timer);
     }

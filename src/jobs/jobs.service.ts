@@ -16,8 +16,9 @@ export class JobsService {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
-  enqueue(data: SummarizationJobData): Promise<string> {
-    return this.jobs.enqueue(data);
+  /** `idempotencyScopedKey`: a digest of the client's Idempotency-Key and API key (ServicesService). */
+  enqueue(data: SummarizationJobData, idempotencyScopedKey?: string): Promise<string> {
+    return this.jobs.enqueue(data, idempotencyScopedKey);
   }
 
   async result(jobId: string): Promise<JobResult> {

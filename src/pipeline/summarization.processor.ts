@@ -83,6 +83,7 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
 
   private async summarizeJob(job: Job<SummarizationJobData, string>): Promise<string> {
     const jobId = job.id ?? '';
+    await this.state.admit(job); // a job whose request was answered 503 never runs
     const { service, flavor, text } = job.data;
     const checkpoint = checkpointFromSaved(await this.state.readCheckpoint(jobId));
     if (!checkpoint) {

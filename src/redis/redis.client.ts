@@ -5,6 +5,9 @@ import { createRedisConnection } from './redis-connection';
 
 export { createRedisConnection, patientRedisOptions, redisOptions } from './redis-connection';
 
+/** How long the replica count of the master is trusted (a replica joining is seen this late). */
+const REPLICA_COUNT_CACHE_MS = 5_000;
+
 /**
  * The API process's Redis connection for small reads and writes (the published services list,
  * readiness). `enableOfflineQueue: false` makes a command fail at once while Redis is down
@@ -16,6 +19,8 @@ export class RedisClient implements OnModuleDestroy {
   private readonly logger = new Logger(RedisClient.name);
   private isReportingOutage = false;
   private readonly readyListeners = new Set<() => void>();
+  private replicaCount = 0;
+  private replicasCheckedAt = Number.NEGATIVE_INFINITY;
 
   constructor(@Inject(APP_CONFIG) config: AppConfig) {
     this.connection = createRedisConnection(config, 'api', 'fail-fast');
@@ -29,8 +34,29 @@ export class RedisClient implements OnModuleDestroy {
     this.connection.on('ready', () => {
       if (this.isReportingOutage) this.logger.log('Redis connection restored');
       this.isReportingOutage = false;
+      this.replicasCheckedAt = Number.NEGATIVE_INFINITY; // a new master (failover) may have other replicas
       this.readyListeners.forEach((listener) => listener());
     });
+  }
+
+  /**
+   * Waits until one replica holds every write this connection sent (`WAIT 1`), when the master
+   * has replicas (read from `INFO replication`, cached briefly). Resolves true when the writes
+   * are on a replica or there is none to wait for; false when `timeoutMs` passed first.
+   */
+  async waitForReplica(timeoutMs: number): Promise<boolean> {
+    if (!(await this.hasReplicas())) return true;
+    const acknowledged = await this.connection.wait(1, Math.max(1, Math.floor(timeoutMs)));
+    return acknowledged >= 1;
+  }
+
+  private async hasReplicas(): Promise<boolean> {
+    if (Date.now() - this.replicasCheckedAt > REPLICA_COUNT_CACHE_MS) {
+      const info = await this.connection.info('replication');
+      this.replicaCount = Number(/^connected_slaves:(\d+)/m.exec(info)?.[1] ?? 0);
+      this.replicasCheckedAt = Date.now();
+    }
+    return this.replicaCount > 0;
   }
 
   get isReady(): boolean {

@@ -1,4 +1,15 @@
-import { Body, Controller, Get, HttpCode, Param, Post, UploadedFile, UseInterceptors } from '@nestjs/common';
+import type { IncomingHttpHeaders } from 'node:http';
+import {
+  Body,
+  Controller,
+  Get,
+  Headers,
+  HttpCode,
+  Param,
+  Post,
+  UploadedFile,
+  UseInterceptors,
+} from '@nestjs/common';
 import {
   ApiExcludeEndpoint,
   ApiNotFoundResponse,
@@ -53,12 +64,26 @@ export class ServicesController {
     @Param('route') routeSegments: string[] | string,
     @UploadedFile() file: Express.Multer.File | undefined,
     @Body() body: GenerateBody | undefined,
+    @Headers() headers: IncomingHttpHeaders,
   ): Promise<QueuedJob> {
-    return this.services.generate([routeSegments].flat().join('/'), {
-      content: file?.buffer ?? body?.content ?? body?.file,
-      flavor: body?.flavor,
-      temperature: body?.temperature,
-      top_p: body?.top_p,
-    });
+    return this.services.generate(
+      [routeSegments].flat().join('/'),
+      {
+        content: file?.buffer ?? body?.content ?? body?.file,
+        flavor: body?.flavor,
+        temperature: body?.temperature,
+        top_p: body?.top_p,
+      },
+      { idempotencyKey: singleHeader(headers['idempotency-key']), apiKey: presentedApiKey(headers) },
+    );
   }
+}
+
+function singleHeader(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(',') : value;
+}
+
+/** The API key a request presents (as the API-key guard reads it), to scope its Idempotency-Key. */
+function presentedApiKey(headers: IncomingHttpHeaders): string | undefined {
+  return /^Bearer\s+(.+)$/i.exec(headers.authorization ?? '')?.[1] ?? singleHeader(headers['x-api-key']);
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { JobsService } from '../jobs/jobs.service';
 import {
@@ -33,14 +34,44 @@ export class ServicesService {
     return validateGenerateRequest(service, raw);
   }
 
-  /** Validates, then stores the job in Redis; nothing is stored on any error. */
-  async generate(route: string, raw: RawGenerateRequest): Promise<QueuedJob> {
+  /**
+   * Validates, then stores the job in Redis; nothing is stored (or nothing runs) on any error.
+   * The same `Idempotency-Key` from the same API key gives the same job within RESULT_TTL.
+   */
+  async generate(
+    route: string,
+    raw: RawGenerateRequest,
+    idempotency?: IdempotencyHeaders,
+  ): Promise<QueuedJob> {
     const { service, flavor, text } = this.resolveRequest(route, raw);
-    const jobId = await this.jobs.enqueue({
-      service: { route: service.route, promptName: service.manifest.name, fields: service.manifest.fields },
-      flavor,
-      text,
-    });
+    const idempotencyKey = idempotency?.idempotencyKey?.trim();
+    if (idempotencyKey !== undefined && (idempotencyKey === '' || idempotencyKey.length > 255)) {
+      throw new ServicesError('Idempotency-Key must hold 1 to 255 characters', 'INVALID_PARAMETER');
+    }
+    const jobId = await this.jobs.enqueue(
+      {
+        service: { route: service.route, promptName: service.manifest.name, fields: service.manifest.fields },
+        flavor,
+        text,
+      },
+      idempotencyKey === undefined ? undefined : scopedIdempotencyKey(idempotencyKey, idempotency?.apiKey),
+    );
     return { message: 'Request successfully queued', jobId };
   }
+}
+
+/** What a generate request's headers say about idempotency: the key, and the API key it is scoped to. */
+export interface IdempotencyHeaders {
+  idempotencyKey: string | undefined;
+  apiKey: string | undefined;
+}
+
+/**
+ * Keys are per API key (two clients never share a job by choosing the same key) and stored as a
+ * digest: neither the client's key nor its API key is ever written to Redis.
+ */
+function scopedIdempotencyKey(idempotencyKey: string, apiKey: string | undefined): string {
+  return createHash('sha256')
+    .update(`${apiKey ?? ''}\n${idempotencyKey}`)
+    .digest('hex');
 }

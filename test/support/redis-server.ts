@@ -80,3 +80,13 @@ function answersPing(port: number): Promise<boolean> {
     socket.once('data', (data) => finish(/^(\+PONG|-NOAUTH)/.test(data.toString())));
   });
 }
+
+/** Stops a test's redis-server without closing its sockets (SIGSTOP): clients see a Redis that never answers. */
+export function freezeRedis(server: Pick<RedisServerHandle, 'process'>): void {
+  server.process.kill('SIGSTOP');
+}
+
+/** Resumes a frozen redis-server (SIGCONT): it executes what it was sent meanwhile. */
+export function thawRedis(server: Pick<RedisServerHandle, 'process'>): void {
+  server.process.kill('SIGCONT');
+}
