@@ -224,10 +224,21 @@ export class JobsRepository {
     try {
       return await Promise.race([operation, deadline]);
     } catch (error) {
-      if (error instanceof JobsError || this.redis.isReady) throw error;
+      if (error instanceof JobsError || (this.redis.isReady && !isConnectionFailure(error))) throw error;
       throw unavailable();
     } finally {
       clearTimeout(timer);
     }
   }
+}
+
+/**
+ * A failure of the connection, or of a master being replaced (a failover), rather than of the
+ * command: the connection may still read as ready when it is reported.
+ */
+function isConnectionFailure(error: unknown): boolean {
+  const message = error instanceof Error ? error.message : '';
+  return /^(READONLY|LOADING|MASTERDOWN|TRYAGAIN|CLUSTERDOWN)\b|Connection is closed|Stream isn't writeable|ECONNRESET|EPIPE|ECONNREFUSED/.test(
+    message,
+  );
 }
