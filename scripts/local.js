@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // `npm run local`: runs the gateway on this machine with the repository's sample .hydra-conf/ and
 // prompts/. Installs the npm packages when missing; starts the LLM simulator when OPENAI_API_BASE is
-// the default and nothing answers there; starts a local redis-server when
-// SERVICES_BROKER points at this machine and nothing answers there (installing it from apt when
-// absent and running as root), builds, then runs the gateway. Ctrl-C stops everything it started.
+// the default and nothing answers there; starts this run's own redis-server (a free port when
+// 6379 is taken, so two runs never share a queue) unless SERVICES_BROKER is set, which means
+// sharing that Redis on purpose (installing redis-server from apt when absent and running as
+// root), builds, then runs the gateway. Ctrl-C stops everything it started.
 // Plain CommonJS with no dependency, so it runs before `npm ci`.
 'use strict';
 
@@ -12,6 +13,7 @@ const { existsSync, mkdirSync, readFileSync } = require('node:fs');
 const net = require('node:net');
 const path = require('node:path');
 const { root, runOrThrow, ensureNodeModules, ensureRedisServerInstalled } = require('./prerequisites');
+const { decideRedis } = require('./local-redis');
 const started = []; // { name, child } in start order; stopped in reverse order
 let isStopping = false;
 
@@ -106,22 +108,40 @@ function stopAll(exitCode) {
   stopNext();
 }
 
+/** A free TCP port of this machine, chosen by the kernel. */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Two local runs never share a queue by accident (decideRedis): without SERVICES_BROKER this run
+ * starts its own redis-server (a free port when 6379 is taken) and gives its URL to the gateway.
+ */
 async function ensureRedis(settings) {
-  const brokerUrl = new URL(settings.SERVICES_BROKER || 'redis://localhost:6379/0');
-  const host = brokerUrl.hostname;
-  const port = Number(brokerUrl.port || 6379);
-  const isLocal = ['localhost', '127.0.0.1', '::1', '[::1]'].includes(host);
-  if (await answers(host, port)) {
-    say(`Redis already answers on ${host}:${port}: using it`);
-    return;
-  }
-  if (!isLocal) {
-    fail(
-      `SERVICES_BROKER points at ${host}:${port}, which does not answer; start that Redis or point SERVICES_BROKER at this machine`,
-    );
-  }
+  const explicit = settings.SERVICES_BROKER || undefined;
+  const explicitUrl = explicit ? new URL(explicit) : undefined;
+  const decision = decideRedis({
+    explicitBroker: explicit,
+    isDefaultPortAnswering: explicit ? false : await answers('127.0.0.1', 6379),
+    isExplicitAnswering: explicitUrl
+      ? await answers(explicitUrl.hostname, Number(explicitUrl.port || 6379))
+      : false,
+    freePort: await freePort(),
+  });
+  say(decision.message);
+  if (decision.action === 'fail') fail(decision.message);
+  if (decision.action !== 'start') return decision.url;
   ensureRedisServerInstalled();
-  const dataDir = path.join(root, '.local', 'redis');
+  // One folder per port: two runs of one checkout never share a data file; the pid file tells
+  // which process holds the port.
+  const dataDir = path.join(root, '.local', 'redis', String(decision.port));
   mkdirSync(dataDir, { recursive: true });
   const password =
     settings.BROKER_PASS && settings.BROKER_PASS !== 'EMPTY' ? settings.BROKER_PASS : undefined;
@@ -129,16 +149,18 @@ async function ensureRedis(settings) {
     '--bind',
     '127.0.0.1',
     '--port',
-    String(port),
+    String(decision.port),
     '--dir',
     dataDir,
+    '--pidfile',
+    path.join(dataDir, 'redis.pid'),
     '--maxmemory-policy',
     'noeviction',
   ];
   if (password) args.push('--requirepass', password);
-  say(`starting redis-server on 127.0.0.1:${port} (data in .local/redis)`);
   startChild('redis-server', 'redis-server', args);
-  await waitUntilAnswers('127.0.0.1', port, 'redis-server');
+  await waitUntilAnswers('127.0.0.1', decision.port, 'redis-server');
+  return decision.url;
 }
 
 const DEFAULT_LLM_BASE = 'http://localhost:9000/v1';
@@ -178,7 +200,8 @@ async function main() {
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => stopAll(0));
   ensureNodeModules();
   const settings = readSettings();
-  await ensureRedis(settings);
+  // The gateway (a child of this process) reads the Redis chosen here.
+  process.env.SERVICES_BROKER = await ensureRedis(settings);
   await ensureLlm(settings);
   say('building (npm run build)');
   runOrThrow('npm', ['run', '--silent', 'build']);
