@@ -121,6 +121,8 @@ export function answerPieces(answer: string): string[] {
 
 export class LlmSimulator {
   readonly requests: LoggedRequest[] = [];
+  /** The `Authorization` header of each `GET /v1/models` (health probes), as it arrived. */
+  readonly modelListAuthorizations: (string | undefined)[] = [];
   latencyMs: number;
   firstTokenMs: number;
   tokenMs: number;
@@ -180,6 +182,7 @@ export class LlmSimulator {
   private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const path = (request.url ?? '').split('?')[0];
     if (request.method === 'GET' && path === '/v1/models') {
+      this.modelListAuthorizations.push(request.headers.authorization);
       this.sendJson(response, 200, {
         object: 'list',
         data: [...this.models.values()].map((model) => ({
