@@ -6,6 +6,7 @@ import type { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { HealthModule } from './health/health.module';
 import { JobsModule } from './jobs/jobs.module';
+import { MetricsModule } from './metrics/metrics.module';
 import { PipelineModule } from './pipeline/pipeline.module';
 import { RealtimeModule } from './realtime/realtime.module';
 import { RedisModule } from './redis/redis.module';
@@ -21,6 +22,7 @@ export class ApiModule {
         ConfigModule.forRoot(config),
         RedisModule,
         HealthModule,
+        MetricsModule,
         // The queue and /results; ServicesModule and RealtimeModule use its JobsService too.
         JobsModule,
         ServicesModule,
@@ -42,8 +44,14 @@ export class WorkerModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: WorkerModule,
-      // Health on HTTP_PORT too (nothing else is routed): container and pod probes fit every role.
-      imports: [ConfigModule.forRoot(config), RedisModule, HealthModule, PipelineModule.forRoot(config)],
+      // Health and metrics on HTTP_PORT too (nothing else is routed): container and pod probes fit every role.
+      imports: [
+        ConfigModule.forRoot(config),
+        RedisModule,
+        HealthModule,
+        MetricsModule,
+        PipelineModule.forRoot(config),
+      ],
       providers: [{ provide: APP_FILTER, useClass: GatewayExceptionFilter }],
     };
   }

@@ -1,9 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnModuleDestroy, Optional } from '@nestjs/common';
 import type Redis from 'ioredis';
-import OpenAI, { APIError } from 'openai';
+import OpenAI, { APIConnectionTimeoutError, APIError } from 'openai';
 import { Semaphore } from 'redis-semaphore';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import { type LlmOutcome, MetricsService } from '../metrics/metrics.service';
 import { createRedisConnection } from '../redis/redis.client';
 import { AttemptError, InferenceError } from './inference.error';
 import { backoffDelayMs, type CallFailure, classifyFailure } from './retry-policy.util';
@@ -16,11 +17,15 @@ export interface CompletionRequest {
   topP: number;
   /** Our own count of the prompt, to notice a server that silently truncates (Ollama). */
   expectedPromptTokens?: number;
+  /** The job the call serves: named in retry warnings (never in metrics). */
+  jobId?: string;
 }
 
 export interface Completion {
   content: string;
   promptTokens: number | undefined;
+  /** The server's `usage.completion_tokens`, when it sent a usage chunk. */
+  completionTokens: number | undefined;
   attempts: number;
 }
 
@@ -42,8 +47,14 @@ export class InferenceClient implements OnModuleDestroy {
   private readonly openai: OpenAI;
   private readonly redis: Redis;
   private readonly logger = new Logger(InferenceClient.name);
+  /** The LLM API's host, for log lines: URL.host never holds credentials. */
+  private readonly llmHost: string;
 
-  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Optional() private readonly metrics?: MetricsService,
+  ) {
+    this.llmHost = new URL(config.llm.apiBase).host;
     this.openai = new OpenAI({
       baseURL: config.llm.apiBase,
       // The SDK refuses an empty key at construction; docs/api.md 1 accepts one and sends `Bearer `
@@ -77,14 +88,24 @@ export class InferenceClient implements OnModuleDestroy {
     for (let attempt = 1; attempt <= maxRetries; attempt += 1) {
       throwIfCancelled(signal);
       let retryAfter: string | null | undefined;
+      let attemptStartedAt: number | undefined; // set once the permit is held and the call starts
       try {
-        const content = await this.withPermit(signal, () => this.call(request, signal));
+        const content = await this.withPermit(signal, () => {
+          attemptStartedAt = performance.now();
+          return this.call(request, signal);
+        });
+        this.recordAttempt(request, 'ok', attemptStartedAt, content);
         return { ...content, attempts: attempt };
       } catch (error) {
+        if (error instanceof InferenceError || signal?.aborted) {
+          this.recordAttempt(request, 'cancelled', attemptStartedAt);
+        }
         if (error instanceof InferenceError) throw error;
         throwIfCancelled(signal);
         const failure = describeFailure(error);
-        switch (classifyFailure(failure)) {
+        const kind = classifyFailure(failure);
+        this.recordAttempt(request, attemptOutcome(kind, failure.status, error), attemptStartedAt);
+        switch (kind) {
           case 'context_length':
             throw new InferenceError(failure.message, 'CONTEXT_LENGTH');
           case 'fatal':
@@ -101,9 +122,13 @@ export class InferenceClient implements OnModuleDestroy {
       }
       if (attempt < maxRetries) {
         const delayMs = backoffDelayMs(attempt, maxRetryDelaySeconds, retryAfter);
-        this.logger.warn(
-          `LLM call failed (attempt ${attempt}/${maxRetries}: ${lastFailure}); retrying in ${delayMs} ms`,
-        );
+        this.metrics?.llmRetry(request.model);
+        this.logger.warn({
+          message: `LLM call failed (attempt ${attempt}/${maxRetries}: ${lastFailure}); retrying in ${delayMs} ms`,
+          jobId: request.jobId,
+          llmHost: this.llmHost,
+          model: request.model,
+        });
         await sleep(delayMs, undefined, { signal }).catch(() => throwIfCancelled(signal));
       }
     }
@@ -157,6 +182,7 @@ export class InferenceClient implements OnModuleDestroy {
     const contentParts: string[] = [];
     let finishReason: string | null = null;
     let promptTokens: number | undefined;
+    let completionTokens: number | undefined;
     try {
       for await (const chunk of stream) {
         idleTimer.chunkArrived();
@@ -164,6 +190,7 @@ export class InferenceClient implements OnModuleDestroy {
         if (choice?.delta.content) contentParts.push(choice.delta.content);
         finishReason = choice?.finish_reason ?? finishReason;
         promptTokens = chunk.usage?.prompt_tokens ?? promptTokens;
+        completionTokens = chunk.usage?.completion_tokens ?? completionTokens;
       }
     } catch (error) {
       throw new AttemptError(
@@ -189,7 +216,25 @@ export class InferenceClient implements OnModuleDestroy {
         `The LLM API counted ${promptTokens} prompt tokens where we counted ${request.expectedPromptTokens}: it may have truncated the prompt (Ollama does so silently; raise its num_ctx)`,
       );
     }
-    return { content: contentParts.join(''), promptTokens };
+    return { content: contentParts.join(''), promptTokens, completionTokens };
+  }
+
+  /** One attempt's outcome and latency (not counted when it never started: cancelled waiting). */
+  private recordAttempt(
+    request: CompletionRequest,
+    outcome: LlmOutcome,
+    startedAt: number | undefined,
+    completion?: Omit<Completion, 'attempts'>,
+  ): void {
+    if (!this.metrics || startedAt === undefined) return;
+    this.metrics.llmAttempt(request.model, outcome, (performance.now() - startedAt) / 1000);
+    if (completion) {
+      this.metrics.llmTokens(request.model, {
+        countedPrompt: request.expectedPromptTokens,
+        serverPrompt: completion.promptTokens,
+        serverCompletion: completion.completionTokens,
+      });
+    }
   }
 
   /** Runs `work` holding one of the MAX_CONCURRENT_INFERENCES permits shared through Redis. */
@@ -207,7 +252,9 @@ export class InferenceClient implements OnModuleDestroy {
         retryInterval: PERMIT_POLL_MS,
       },
     );
+    const waitStartedAt = performance.now();
     await acquireCancellable(permit, signal);
+    this.metrics?.permitWaited((performance.now() - waitStartedAt) / 1000);
     try {
       return await work();
     } finally {
@@ -289,6 +336,21 @@ function describeStreamError(error: unknown): string {
 function messageOf(value: unknown): string | undefined {
   const message: unknown = (value as { message?: unknown } | null | undefined)?.message;
   return typeof message === 'string' ? message : undefined;
+}
+
+/** The metrics label of a failed attempt (README, "Observability"). */
+function attemptOutcome(
+  kind: ReturnType<typeof classifyFailure>,
+  status: number | undefined,
+  error: unknown,
+): LlmOutcome {
+  if (kind === 'context_length') return 'context_length';
+  if (status === 429) return '429';
+  if (status !== undefined && status >= 500) return '5xx';
+  if (kind === 'fatal') return 'rejected';
+  if (error instanceof AttemptError && error.code === 'IDLE_TIMEOUT') return 'timeout';
+  if (error instanceof APIConnectionTimeoutError) return 'timeout';
+  return 'connection_error';
 }
 
 function throwIfCancelled(signal: AbortSignal | undefined): void {

@@ -1,6 +1,9 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { InjectQueue } from '@nestjs/bullmq';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { Queue } from 'bullmq';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
-import type { SummarizationJobData } from './job-payload';
+import { MetricsService } from '../metrics/metrics.service';
+import { SUMMARIZATION_QUEUE, type SummarizationJobData } from './job-payload';
 import { httpStatusOf, jobStatusBody, type JobStatusBody, readJobProgress } from './job-status.util';
 import { JobsRepository } from './jobs.repository';
 
@@ -11,14 +14,30 @@ export interface JobResult {
 
 @Injectable()
 export class JobsService {
+  private readonly logger = new Logger('Jobs');
+
   constructor(
     private readonly jobs: JobsRepository,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-  ) {}
+    private readonly metrics: MetricsService,
+    // Read only, for the counts /metrics reports (JobsRepository writes the jobs).
+    @InjectQueue(SUMMARIZATION_QUEUE) private readonly queue: Queue<SummarizationJobData, string>,
+  ) {
+    metrics.reportQueueCountsFrom(() => this.countsByState());
+  }
 
   /** `idempotencyScopedKey`: a digest of the client's Idempotency-Key and API key (ServicesService). */
-  enqueue(data: SummarizationJobData, idempotencyScopedKey?: string): Promise<string> {
-    return this.jobs.enqueue(data, idempotencyScopedKey);
+  async enqueue(data: SummarizationJobData, idempotencyScopedKey?: string): Promise<string> {
+    const jobId = await this.jobs.enqueue(data, idempotencyScopedKey);
+    const fields = { jobId, service: data.service.route, flavor: data.flavor.name };
+    this.metrics.jobAccepted(fields.service, fields.flavor);
+    this.logger.log({ message: `Job ${jobId} queued`, ...fields });
+    return jobId;
+  }
+
+  /** Jobs in the queue per BullMQ state (waiting, active, delayed, completed, failed, ...). */
+  countsByState(): Promise<Record<string, number>> {
+    return this.queue.getJobCounts();
   }
 
   async result(jobId: string): Promise<JobResult> {

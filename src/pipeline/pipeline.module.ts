@@ -3,7 +3,7 @@ import { type DynamicModule, Logger, Module } from '@nestjs/common';
 import type { Job } from 'bullmq';
 import type { AppConfig } from '../config/app-config';
 import { InferenceModule } from '../inference/inference.module';
-import { SUMMARIZATION_QUEUE } from '../jobs/job-payload';
+import { SUMMARIZATION_QUEUE, type SummarizationJobData } from '../jobs/job-payload';
 import { JobStateRepository } from '../jobs/job-state.repository';
 import { PromptsModule } from '../prompts/prompts.module';
 import { createRedisConnection } from '../redis/redis.client';
@@ -53,9 +53,10 @@ export class PipelineModule {
         );
       }
 
+      /** Failed or cancelled: one line and the metrics (a cancellation is no warning). */
       @OnWorkerEvent('failed')
-      onJobFailed(job: Job | undefined, error: Error): void {
-        if (job) this.events.warn(`Job ${job.id ?? '?'} failed: ${error.message}`);
+      onJobFailed(job: Job<SummarizationJobData, string> | undefined, error: Error): void {
+        if (job) this.reportFailure(job, error);
       }
     }
 

@@ -6,6 +6,7 @@ import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { InferenceClient } from '../inference/inference.client';
 import type { JobProgress, SummarizationJobData } from '../jobs/job-payload';
 import { JobStateRepository } from '../jobs/job-state.repository';
+import { MetricsService } from '../metrics/metrics.service';
 import { CANCELLED_REASON } from '../jobs/job-status.util';
 import { PromptStore } from '../prompts/prompts.repository';
 import { TokenizersService } from '../tokenizers/tokenizers.service';
@@ -38,8 +39,26 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
     private readonly inference: InferenceClient,
     private readonly state: JobStateRepository,
     @Inject(WORKER_CONNECTION) private readonly connection: Redis,
+    private readonly metrics: MetricsService,
   ) {
     super();
+  }
+
+  /** A job that ended in failure (BullMQ's `failed` event): cancelled, or failed with a reason. */
+  protected reportFailure(job: Job<SummarizationJobData, string>, error: Error): void {
+    const fields = jobFields(job);
+    const durationSeconds = (Date.now() - job.timestamp) / 1000;
+    if (error.message === CANCELLED_REASON) {
+      this.metrics.jobEnded(fields.service, fields.flavor, 'cancelled', durationSeconds);
+      this.logger.log({ message: `Job ${fields.jobId} cancelled`, ...fields });
+      return;
+    }
+    this.metrics.jobEnded(fields.service, fields.flavor, 'failed', durationSeconds);
+    this.logger.warn({
+      message: `Job ${fields.jobId} failed: ${error.message}`,
+      ...fields,
+      reason: error.message,
+    });
   }
 
   /**
@@ -76,7 +95,10 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
     } catch (error) {
       if (!this.stopping.signal.aborted || error instanceof UnrecoverableError) throw error;
       await job.moveToDelayed(Date.now(), token);
-      this.logger.log(`Job ${job.id ?? '?'} handed back to the queue: this worker is stopping`);
+      this.logger.log({
+        message: `Job ${job.id ?? '?'} handed back to the queue: this worker is stopping`,
+        ...jobFields(job),
+      });
       throw new DelayedError();
     }
   }
@@ -85,12 +107,16 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
     const jobId = job.id ?? '';
     await this.state.admit(job); // a job whose request was answered 503 never runs
     const { service, flavor, text } = job.data;
+    const fields = jobFields(job);
+    const startedAt = performance.now();
+    const usage = { llmCalls: 0, promptTokens: 0, completionTokens: 0 };
     const checkpoint = checkpointFromSaved(await this.state.readCheckpoint(jobId));
     if (!checkpoint) {
       await this.state.startFresh(jobId);
       await job.updateProgress({ phase: 'started' } satisfies JobProgress);
+      this.logger.log({ message: `Job ${jobId} started`, ...fields });
     } else {
-      this.logger.log(`Job ${jobId} resumes from its checkpoint`);
+      this.logger.log({ message: `Job ${jobId} resumes from its checkpoint`, ...fields });
     }
     // Lines are appended after the checkpoint that holds them is saved: the list never runs ahead.
     let publishedLineCount = checkpoint ? await this.state.partialLineCount(jobId) : 0;
@@ -112,20 +138,24 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
         checkpoint,
       },
       {
-        complete: async (prompt, promptTokens) =>
-          (
-            await this.inference.complete(
-              {
-                model: flavor.modelName,
-                prompt,
-                maxTokens: flavor.maxGenerationLength,
-                temperature: flavor.temperature,
-                topP: flavor.top_p,
-                expectedPromptTokens: promptTokens,
-              },
-              this.stopping.signal,
-            )
-          ).content,
+        complete: async (prompt, promptTokens) => {
+          const completion = await this.inference.complete(
+            {
+              model: flavor.modelName,
+              prompt,
+              maxTokens: flavor.maxGenerationLength,
+              temperature: flavor.temperature,
+              topP: flavor.top_p,
+              expectedPromptTokens: promptTokens,
+              jobId,
+            },
+            this.stopping.signal,
+          );
+          usage.llmCalls += 1;
+          usage.promptTokens += completion.promptTokens ?? promptTokens;
+          usage.completionTokens += completion.completionTokens ?? 0;
+          return completion.content;
+        },
         saveCheckpoint: (next) => this.state.saveCheckpoint(jobId, next),
         reportProgress: async (turnsDone, totalTurns, summarySoFar) => {
           const newSummaryLines = summarySoFar.slice(publishedLineCount);
@@ -149,6 +179,23 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
       },
     );
     await this.state.forgetRun(jobId);
+    const durationMs = Math.round(performance.now() - startedAt);
+    this.metrics.jobEnded(fields.service, fields.flavor, 'completed', (Date.now() - job.timestamp) / 1000);
+    this.logger.log({
+      message: `Job ${jobId} completed in ${durationMs} ms (${usage.llmCalls} LLM calls, ${usage.promptTokens} prompt and ${usage.completionTokens} completion tokens)`,
+      ...fields,
+      durationMs,
+      ...usage,
+    });
     return summary;
   }
+}
+
+/** What every log line about a job carries. */
+function jobFields(job: Job<SummarizationJobData, string>): {
+  jobId: string;
+  service: string;
+  flavor: string;
+} {
+  return { jobId: job.id ?? '?', service: job.data.service.route, flavor: job.data.flavor.name };
 }

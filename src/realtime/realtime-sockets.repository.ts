@@ -1,6 +1,7 @@
 import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { WebSocket } from 'ws';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import { MetricsService } from '../metrics/metrics.service';
 
 /** Close codes of RFC 6455 used by the gateway. */
 export const CloseCode = {
@@ -40,7 +41,10 @@ export class RealtimeSocketsRepository implements OnModuleDestroy {
   /** One event goes to many sockets as the same object: serialize it once. */
   private readonly serialized = new WeakMap<object, string>();
 
-  constructor(@Inject(APP_CONFIG) config: AppConfig) {
+  constructor(
+    @Inject(APP_CONFIG) config: AppConfig,
+    private readonly metrics: MetricsService,
+  ) {
     this.tickTimer = setInterval(() => this.tick(), config.wsPollingIntervalSeconds * 1000);
     this.tickTimer.unref();
   }
@@ -49,12 +53,14 @@ export class RealtimeSocketsRepository implements OnModuleDestroy {
   add(socket: WebSocket, options: { receivesHeartbeats: boolean }, onClose: () => void): void {
     const connection: Connection = { receivesHeartbeats: options.receivesHeartbeats, missedPings: 0 };
     this.connections.set(socket, connection);
+    this.metrics.webSocketOpened();
     socket.on('pong', () => {
       connection.missedPings = 0;
     });
     socket.on('error', () => undefined); // a reset peer: 'close' follows
     socket.once('close', () => {
       this.connections.delete(socket);
+      this.metrics.webSocketClosed();
       onClose();
     });
     // Arrived during shutdown: closed at once, and `onClose` still frees what its gateway set up.
