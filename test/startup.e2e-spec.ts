@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import Redis from 'ioredis';
 import { findFreePort, startRedisServer } from './support/redis-server';
 import { REPOSITORY_ROOT, requiredTestRedisUrl, waitFor } from './support/gateway';
+import { LlmSimulator } from './support/llm-simulator';
 
 const MAIN = join(REPOSITORY_ROOT, 'dist/main.js');
 
@@ -132,10 +133,13 @@ describe('the built gateway (start:prod)', () => {
 
   it('ROLE=worker serves only its health routes on HTTP_PORT, starts with an empty OPENAI_API_TOKEN, stops on SIGTERM', async () => {
     const port = await findFreePort();
+    // A worker is ready when Redis and the LLM answer.
+    const simulator = await new LlmSimulator().start();
     const { child, finished, output } = startBuiltGateway({
       ROLE: 'worker',
       HTTP_PORT: String(port),
       SERVICES_BROKER: requiredTestRedisUrl(),
+      OPENAI_API_BASE: simulator.baseUrl,
       // v1 accepted an empty token (it sent `Bearer ` with nothing after it).
       OPENAI_API_TOKEN: '',
     });
@@ -150,7 +154,10 @@ describe('the built gateway (start:prod)', () => {
       10_000,
       'the worker to be ready',
     );
+    await simulator.stop();
+    expect(simulator.modelListAuthorizations.at(-1)).toBe('Bearer'); // the empty key, as fetch sends it
     expect(await (await fetch(`http://127.0.0.1:${port}/health/live`)).json()).toEqual({ status: 'ok' });
+    expect((await fetch(`http://127.0.0.1:${port}/metrics`)).status).toBe(200);
     for (const path of ['/services', '/results/some-id', '/docs', '/openapi.json']) {
       const response = await fetch(`http://127.0.0.1:${port}${path}`);
       expect([path, response.status]).toEqual([path, 404]);
