@@ -5,6 +5,7 @@ import { GatewayExceptionFilter } from './common/gateway-exception.filter';
 import type { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { HealthModule } from './health/health.module';
+import { JobsDashboardModule } from './jobs/jobs-dashboard.module';
 import { JobsModule } from './jobs/jobs.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { PipelineModule } from './pipeline/pipeline.module';
@@ -25,6 +26,8 @@ export class ApiModule {
         MetricsModule,
         // The queue and /results; ServicesModule and RealtimeModule use its JobsService too.
         JobsModule,
+        // The queue dashboard at /admin/queues, for operators (behind API_KEYS when set).
+        JobsDashboardModule,
         ServicesModule,
         RealtimeModule,
         // ROLE=all runs the worker in the same process.

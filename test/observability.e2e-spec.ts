@@ -314,3 +314,48 @@ describe('LOG_FORMAT', () => {
     expect(output).toContain('[Jobs] Job 7 queued (jobId=7 service=summarize/en)');
   });
 });
+
+describe('the queue dashboard at /admin/queues', () => {
+  let gateway: TestGateway | undefined;
+  afterEach(async () => {
+    await gateway?.close();
+    gateway = undefined;
+  });
+
+  it('needs a key when API_KEYS is set: a header, or ?api_key= once (then a cookie for its own requests)', async () => {
+    gateway = await startTestGateway({ seedSamples: false, env: { API_KEYS: 'ops-key' } });
+    const page = `${gateway.baseUrl}/admin/queues`;
+    const refused = await fetch(page);
+    expect(refused.status).toBe(401);
+    expect(await refused.json()).toEqual({ detail: 'Invalid or missing API key' });
+    expect((await fetch(`${page}?api_key=wrong`)).status).toBe(401);
+    expect((await fetch(`${page}/api/queues`)).status).toBe(401);
+
+    const withHeader = await fetch(`${page}/api/queues`, { headers: { 'X-API-Key': 'ops-key' } });
+    expect(withHeader.status).toBe(200);
+    expect(JSON.stringify(await withHeader.json())).toContain('summarization');
+
+    const fromLink = await fetch(`${page}?api_key=ops-key`);
+    expect(fromLink.status).toBe(200);
+    expect(await fromLink.text()).toMatch(/<html/i);
+    const cookie = fromLink.headers.get('set-cookie') ?? '';
+    expect(cookie).toMatch(/HttpOnly/i);
+    expect(cookie).toMatch(/SameSite=Strict/i);
+    expect(cookie).toMatch(/Path=\/admin\/queues/i);
+    const pageRequest = await fetch(`${page}/api/queues`, {
+      headers: { Cookie: cookie.split(';')[0] ?? '' },
+    });
+    expect(pageRequest.status).toBe(200);
+  });
+
+  it('is open without API_KEYS, and absent from a worker', async () => {
+    gateway = await startTestGateway({ seedSamples: false });
+    expect((await fetch(`${gateway.baseUrl}/admin/queues/api/queues`)).status).toBe(200);
+    const worker = await startTestGateway({ seedSamples: false, env: { ROLE: 'worker' } });
+    try {
+      expect((await fetch(`${worker.baseUrl}/admin/queues`)).status).toBe(404);
+    } finally {
+      await worker.close();
+    }
+  });
+});
