@@ -36,7 +36,11 @@ export class JobsDashboardModule implements OnModuleInit {
     const serverAdapter = new ExpressAdapter().setBasePath(DASHBOARD_PATH);
     createBullBoard({ queues: [new BullMQAdapter(queue)], serverAdapter });
     const http = this.httpAdapterHost.httpAdapter.getInstance<Application>();
-    http.use(DASHBOARD_PATH, requireKey(new ApiKeys(this.config.apiKeys)), serverAdapter.getRouter() as Application);
+    http.use(
+      DASHBOARD_PATH,
+      requireKey(new ApiKeys(this.config.apiKeys)),
+      serverAdapter.getRouter() as Application,
+    );
   }
 }
 
