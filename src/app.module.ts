@@ -1,11 +1,11 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
-import { ApiKeyGuard } from './common/api-key.guard';
+import { ApiKeyGuard, ApiKeys, presentedKey } from './common/api-key.guard';
 import { GatewayExceptionFilter } from './common/gateway-exception.filter';
 import type { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { HealthModule } from './health/health.module';
-import { JobsDashboardModule } from './jobs/jobs-dashboard.module';
+import { type DashboardAccess, JobsDashboardModule } from './jobs/jobs-dashboard.module';
 import { JobsModule } from './jobs/jobs.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { PipelineModule } from './pipeline/pipeline.module';
@@ -27,7 +27,7 @@ export class ApiModule {
         // The queue and /results; ServicesModule and RealtimeModule use its JobsService too.
         JobsModule,
         // The queue dashboard at /admin/queues, for operators (behind API_KEYS when set).
-        JobsDashboardModule,
+        JobsDashboardModule.forRoot(dashboardAccess(config)),
         ServicesModule,
         RealtimeModule,
         // ROLE=all runs the worker in the same process.
@@ -58,4 +58,10 @@ export class WorkerModule {
       providers: [{ provide: APP_FILTER, useClass: GatewayExceptionFilter }],
     };
   }
+}
+
+/** API_KEYS for the queue dashboard, which Express serves outside Nest's guard. */
+function dashboardAccess(config: AppConfig): DashboardAccess {
+  const keys = new ApiKeys(config.apiKeys);
+  return { isKeyRequired: keys.isRequired, accepts: (key) => keys.accepts(key), presentedKey };
 }

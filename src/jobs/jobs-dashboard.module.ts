@@ -2,18 +2,26 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import { getQueueToken } from '@nestjs/bullmq';
-import { Inject, Module, type OnModuleInit } from '@nestjs/common';
+import { type DynamicModule, Inject, Module, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost, ModuleRef } from '@nestjs/core';
 import type { Queue } from 'bullmq';
 import type { Application, NextFunction, Request, Response } from 'express';
-import { ApiKeys, presentedKey } from '../common/api-key.guard';
-import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import type { IncomingHttpHeaders } from 'node:http';
 import { SUMMARIZATION_QUEUE } from './job-payload';
 
 /** Where the queue dashboard is served (API role only). */
 export const DASHBOARD_PATH = '/admin/queues';
 /** The cookie that carries the key for the dashboard's own requests (its page, scripts and API). */
 const KEY_COOKIE = 'llm_gateway_dashboard_key';
+const DASHBOARD_ACCESS = Symbol('DASHBOARD_ACCESS');
+
+/** API_KEYS as the gateway checks them (common/ owns them; given here, so jobs/ needs no common/). */
+export interface DashboardAccess {
+  isKeyRequired: boolean;
+  accepts(key: string | undefined): boolean;
+  /** The key a request presents in its headers. */
+  presentedKey(headers: IncomingHttpHeaders): string | undefined;
+}
 
 /**
  * The BullMQ queue dashboard (`@bull-board`) at `/admin/queues`, for operators: jobs by state,
@@ -27,8 +35,12 @@ export class JobsDashboardModule implements OnModuleInit {
   constructor(
     private readonly moduleRef: ModuleRef,
     private readonly httpAdapterHost: HttpAdapterHost,
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(DASHBOARD_ACCESS) private readonly access: DashboardAccess,
   ) {}
+
+  static forRoot(access: DashboardAccess): DynamicModule {
+    return { module: JobsDashboardModule, providers: [{ provide: DASHBOARD_ACCESS, useValue: access }] };
+  }
 
   onModuleInit(): void {
     // The API's queue (JobsModule registers it on the fail-fast connection).
@@ -36,17 +48,15 @@ export class JobsDashboardModule implements OnModuleInit {
     const serverAdapter = new ExpressAdapter().setBasePath(DASHBOARD_PATH);
     createBullBoard({ queues: [new BullMQAdapter(queue)], serverAdapter });
     const http = this.httpAdapterHost.httpAdapter.getInstance<Application>();
-    http.use(
-      DASHBOARD_PATH,
-      requireKey(new ApiKeys(this.config.apiKeys)),
-      serverAdapter.getRouter() as Application,
-    );
+    http.use(DASHBOARD_PATH, requireKey(this.access), serverAdapter.getRouter() as Application);
   }
 }
 
-function requireKey(keys: ApiKeys): (request: Request, response: Response, next: NextFunction) => void {
+function requireKey(
+  keys: DashboardAccess,
+): (request: Request, response: Response, next: NextFunction) => void {
   return (request, response, next) => {
-    if (!keys.isRequired) {
+    if (!keys.isKeyRequired) {
       next();
       return;
     }
@@ -62,7 +72,7 @@ function requireKey(keys: ApiKeys): (request: Request, response: Response, next:
       next();
       return;
     }
-    if (keys.accepts(presentedKey(request.headers) ?? cookieValue(request.headers.cookie, KEY_COOKIE))) {
+    if (keys.accepts(keys.presentedKey(request.headers) ?? cookieValue(request.headers.cookie, KEY_COOKIE))) {
       next();
       return;
     }
