@@ -45,7 +45,10 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** Readiness: answers 200 when Redis is reachable */
+    /**
+     * Readiness: each dependency named; 503 only when one this role needs is down
+     * @description Redis (a bounded PING) and the LLM API (`GET <OPENAI_API_BASE>/models`, cached 5 s), each `ok` or `down`. ROLE=api and ROLE=all need Redis (a job accepted while the LLM is away waits in the queue); ROLE=worker needs Redis and the LLM. Answers within 2 s whatever the dependencies do.
+     */
     get: operations['ready'];
     put?: never;
     post?: never;
@@ -417,23 +420,26 @@ export interface operations {
         };
         content: {
           'application/json': {
-            /** @example ok */
-            redis?: string;
+            /** @enum {string} */
+            redis?: 'ok' | 'down';
+            /** @enum {string} */
+            llm?: 'ok' | 'down';
           };
         };
       };
-      /** @description Redis is unreachable */
+      /** @description A dependency this role needs is down */
       503: {
         headers: {
           [name: string]: unknown;
         };
         content: {
-          /**
-           * @example {
-           *       "detail": "Redis is unreachable"
-           *     }
-           */
-          'application/json': components['schemas']['ErrorDetail'];
+          'application/json': {
+            detail?: string;
+            /** @enum {string} */
+            redis?: 'ok' | 'down';
+            /** @enum {string} */
+            llm?: 'ok' | 'down';
+          };
         };
       };
     };
