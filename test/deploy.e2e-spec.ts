@@ -1,6 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
 import {
-  chmodSync,
   copyFileSync,
   cpSync,
   existsSync,
@@ -17,7 +16,6 @@ import {
 } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { basename, join, relative } from 'node:path';
 import { QueueKeys } from 'bullmq';
 import Redis from 'ioredis';
@@ -43,6 +41,13 @@ import { loadAppConfig } from '../src/config/load-app-config';
 import { SUMMARIZATION_QUEUE } from '../src/jobs/job-payload';
 import { RESULTS_FEED_PATH } from '../src/realtime/realtime-paths';
 import { isolatedRedisUrl, RecordingLogger, REPOSITORY_ROOT, waitFor } from './support/gateway';
+import {
+  requireDockerCompose,
+  SHELL_PATH,
+  scratchFolder,
+  unescapeCompose,
+  writeScript,
+} from './support/shell-fixtures';
 
 // deploy/: Kubernetes manifests rendered by `kubectl kustomize` and Docker Swarm's stack rendered by
 // Debian's `docker-compose config`, both offline. Every rendered Kubernetes object is checked
@@ -55,23 +60,10 @@ import { isolatedRedisUrl, RecordingLogger, REPOSITORY_ROOT, waitFor } from './s
 // and no Docker engine: scheduling, the image itself and KEDA's operator are left to one.
 
 const KUBERNETES_ROOT = join(REPOSITORY_ROOT, 'deploy', 'kubernetes');
-const SHELL_PATH = '/usr/bin:/bin';
 /** docs/api.md asks for 2 s once the files change; tests wait longer so a loaded CI machine does not flake. */
 const RELOAD_WAIT_MS = 5_000;
 
-const scratch = mkdtempSync(join(tmpdir(), 'deploy-'));
-afterAll(() => rmSync(scratch, { recursive: true, force: true }));
-let scratchCount = 0;
-function scratchDir(name: string): string {
-  const dir = join(scratch, `${String(++scratchCount)}-${name}`);
-  mkdirSync(dir, { recursive: true });
-  return dir;
-}
-
-function writeScript(dir: string, name: string, body: string): void {
-  writeFileSync(join(dir, name), `#!/bin/sh\n${body}\n`);
-  chmodSync(join(dir, name), 0o755);
-}
+const scratchDir = scratchFolder('deploy');
 
 /** The repository's sample files, which the image holds and the deployments ship: name → text. */
 function sampleFiles(folder: string, extension: string): Record<string, string> {
@@ -1016,16 +1008,6 @@ interface RenderedStack {
   dir: string;
 }
 
-function requireDockerCompose(): void {
-  const probe = spawnSync('docker-compose', ['version'], { encoding: 'utf8' });
-  if (probe.error || probe.status !== 0) {
-    throw new Error(
-      'docker-compose is not installed: these tests render deploy/swarm/stack.yml with it ' +
-        '(Debian: apt-get install docker-compose; .ci/run installs it)',
-    );
-  }
-}
-
 /**
  * `docker-compose config` of deploy/swarm/stack.yml in a copy of the repository's layout (the
  * stack names ../../.hydra-conf and ../../prompts), in a clean environment plus `env`.
@@ -1050,8 +1032,6 @@ function renderStack(env: Record<string, string> = {}): RenderedStack {
 }
 
 /** Compose writes `$$` for a literal `$` in its output; the container's shell receives `$`. */
-const unescapeCompose = (text: string) => text.replace(/\$\$/g, '$');
-
 const environmentOf = (service: StackService | undefined): Record<string, string> =>
   Object.fromEntries(
     Object.entries(service?.environment ?? {}).map(([name, value]) => [name, String(value)]),
@@ -1067,7 +1047,7 @@ describe('deploy/swarm/stack.yml, rendered by docker-compose config', () => {
   let api: StackService;
   let worker: StackService;
   beforeAll(() => {
-    requireDockerCompose();
+    requireDockerCompose('deploy/swarm/stack.yml');
     stack = renderStack();
     api = stack.services.api ?? {};
     worker = stack.services.worker ?? {};

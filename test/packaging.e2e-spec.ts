@@ -1,20 +1,17 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import {
-  chmodSync,
   copyFileSync,
   cpSync,
   existsSync,
   mkdirSync,
-  mkdtempSync,
   readFileSync,
-  rmSync,
   statSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { networkInterfaces, tmpdir } from 'node:os';
+import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { load } from 'js-yaml';
@@ -22,6 +19,13 @@ import type { AppConfig } from '../src/config/app-config';
 import { loadAppConfig } from '../src/config/load-app-config';
 import { VARIABLES } from '../src/config/parse-app-config.util';
 import { REPOSITORY_ROOT } from './support/gateway';
+import {
+  requireDockerCompose,
+  SHELL_PATH,
+  scratchFolder,
+  unescapeCompose,
+  writeScript,
+} from './support/shell-fixtures';
 
 // Docker has no engine here: the compose file is rendered by Debian's `docker-compose` (it needs
 // no engine for `config`), the shell scripts of the containers (Redis' command and health check,
@@ -30,22 +34,9 @@ import { REPOSITORY_ROOT } from './support/gateway';
 // itself, host.docker.internal and the init process are left to a machine with Docker.
 
 const read = (file: string) => readFileSync(join(REPOSITORY_ROOT, file), 'utf8');
-const SHELL_PATH = '/usr/bin:/bin';
 const LOOPBACK_HOSTS = ['localhost', '127.0.0.1', '[::1]', '::1', '0.0.0.0'];
 
-const scratch = mkdtempSync(join(tmpdir(), 'packaging-'));
-afterAll(() => rmSync(scratch, { recursive: true, force: true }));
-let scratchCount = 0;
-function scratchDir(name: string): string {
-  const dir = join(scratch, `${String(++scratchCount)}-${name}`);
-  mkdirSync(dir, { recursive: true });
-  return dir;
-}
-
-function writeScript(dir: string, name: string, body: string): void {
-  writeFileSync(join(dir, name), `#!/bin/sh\n${body}\n`);
-  chmodSync(join(dir, name), 0o755);
-}
+const scratchDir = scratchFolder('packaging');
 
 interface ComposeService {
   image?: string;
@@ -84,16 +75,6 @@ function environmentOf(service: ComposeService | undefined): Record<string, stri
   );
 }
 
-function requireDockerCompose(): void {
-  const probe = spawnSync('docker-compose', ['version'], { encoding: 'utf8' });
-  if (probe.error || probe.status !== 0) {
-    throw new Error(
-      'docker-compose is not installed: these tests render docker-compose.yml with it ' +
-        '(Debian: apt-get install docker-compose; .ci/run installs it)',
-    );
-  }
-}
-
 /**
  * `docker-compose config` for a project folder holding docker-compose.yml and the given file as
  * `.env`, in a clean environment: only PATH and HOME, so the developer's variables stay out.
@@ -115,8 +96,6 @@ function renderCompose(dotenvFile: string): RenderedCompose {
 }
 
 /** Compose writes `$$` for a literal `$` in its output; the container's shell receives `$`. */
-const unescapeCompose = (text: string) => text.replace(/\$\$/g, '$');
-
 /** Runs the redis service's command with a stand-in for the image's entrypoint: redis-server's arguments. */
 function redisServerArguments(compose: RenderedCompose): string[] {
   const redis = compose.services.redis;
@@ -280,7 +259,7 @@ const DOTENV_CASES: DotenvCase[] = [
 ];
 
 describe('docker-compose.yml, rendered by docker-compose config', () => {
-  beforeAll(requireDockerCompose);
+  beforeAll(() => requireDockerCompose('docker-compose.yml'));
 
   describe.each(DOTENV_CASES)('with $name', ({ file, llmBase }) => {
     let compose: RenderedCompose;
