@@ -750,8 +750,9 @@ describe('the committed .env', () => {
     expect(VARIABLES.OPENAI_API_BASE.defaultValue).toBe('http://localhost:9000/v1');
   });
 
-  it('names a Redis on this machine, which npm run local starts when nothing answers there', () => {
-    expect(new URL(dotenv.SERVICES_BROKER ?? '').hostname).toBe('localhost');
+  it('leaves SERVICES_BROKER unset: npm run local starts a Redis of its own (set, it would mean sharing one on purpose)', () => {
+    expect(dotenv).not.toHaveProperty('SERVICES_BROKER');
+    expect(VARIABLES.SERVICES_BROKER.defaultValue).toBe('redis://localhost:6379/0');
   });
 
   it('is valid for the gateway as it is', () => {
