@@ -386,3 +386,71 @@ describe('summarize: a real transcript, no text lost or duplicated', () => {
     expect(sentText).toBe(originalText);
   });
 });
+
+describe('summarize: a job that fails or is cancelled stops calling the LLM', () => {
+  /** Hooks whose calls stay in flight until released, each with the signal summarize() gave it. */
+  function heldCalls(options: { failingCall?: number; cancelSignal?: AbortSignal } = {}) {
+    const calls: { prompt: string; signal: AbortSignal | undefined; release: () => void }[] = [];
+    const hooks: SummarizeHooks = {
+      complete: (prompt, _promptTokens, signal) =>
+        new Promise<string>((resolve, reject) => {
+          const index = calls.length;
+          calls.push({
+            prompt,
+            signal,
+            release: () => resolve(parsePrompt(prompt).turns.map(summaryOf).join('\n')),
+          });
+          if (index === options.failingCall) {
+            setImmediate(() =>
+              reject(new InferenceError('LLM API rejected the request (400)', 'REQUEST_REJECTED')),
+            );
+            return;
+          }
+          signal?.addEventListener('abort', () => reject(new InferenceError('cancelled', 'CANCELLED')), {
+            once: true,
+          });
+        }),
+      saveCheckpoint: async () => undefined,
+      reportProgress: async () => undefined,
+      throwIfCancelled: async () => undefined,
+      ...(options.cancelSignal ? { cancelSignal: options.cancelSignal } : {}),
+    };
+    return { calls, hooks };
+  }
+
+  const mapInput = (maxParallelCalls: number): SummarizeInput => ({
+    text: transcript(40),
+    fields: 1,
+    flavor: flavor(),
+    template: MAP,
+    reduceTemplate: REDUCE,
+    tokenizer: wordTokenizer,
+    maxParallelCalls,
+    checkpoint: undefined,
+  });
+
+  it('map: the first non-retryable error aborts the calls in flight and sends no new one', async () => {
+    const { calls, hooks } = heldCalls({ failingCall: 1 });
+    await expect(summarize(mapInput(4), hooks)).rejects.toMatchObject({ code: 'REQUEST_REJECTED' });
+    expect(calls).toHaveLength(4); // the four dispatched at once, none after the failure
+    const others = calls.filter((_, index) => index !== 1);
+    expect(others.every((call) => call.signal?.aborted === true)).toBe(true);
+  });
+
+  it.each([
+    ['map', 1],
+    ['progressive', 2],
+  ] as const)('%s: a cancellation during a call aborts it and the job stops', async (_mode, fields) => {
+    const cancel = new AbortController();
+    const { calls, hooks } = heldCalls({ cancelSignal: cancel.signal });
+    const input = { ...mapInput(2), fields, template: fields === 2 ? PROGRESSIVE : MAP };
+    const running = summarize(input, hooks);
+    await new Promise((resolve) => setImmediate(resolve));
+    const inFlight = calls.length;
+    expect(inFlight).toBeGreaterThan(0);
+    cancel.abort();
+    await expect(running).rejects.toMatchObject({ code: 'CANCELLED' });
+    expect(calls).toHaveLength(inFlight);
+    expect(calls.every((call) => call.signal?.aborted === true)).toBe(true);
+  });
+});

@@ -32,8 +32,11 @@ export interface SummarizeInput {
 }
 
 export interface SummarizeHooks {
-  /** One LLM call; throws InferenceError (CONTEXT_LENGTH is handled here by splitting). */
-  complete(prompt: string, promptTokens: number): Promise<string>;
+  /**
+   * One LLM call; throws InferenceError (CONTEXT_LENGTH is handled here by splitting). `signal`
+   * aborts when the job must stop: another call of the job failed, or `cancelSignal` aborted.
+   */
+  complete(prompt: string, promptTokens: number, signal?: AbortSignal): Promise<string>;
   saveCheckpoint(checkpoint: Checkpoint): Promise<void>;
   /**
    * After every batch. `summarySoFar` is the map output known so far, in document order (in map
@@ -42,6 +45,8 @@ export interface SummarizeHooks {
   reportProgress(turnsDone: number, totalTurns: number, summarySoFar: readonly string[]): Promise<void>;
   /** Called at every batch boundary; throws to stop the job. */
   throwIfCancelled(): Promise<void>;
+  /** Aborted when the job is cancelled or its worker stops: the calls in flight are aborted too. */
+  readonly cancelSignal?: AbortSignal;
 }
 
 /** How many times the reduce step may run over its own output before it stops. */
@@ -113,6 +118,7 @@ async function progressiveMap(
 
   while (next < turns.length) {
     await hooks.throwIfCancelled();
+    throwIfAborted(hooks.cancelSignal);
     let contextSize = Math.min(flavor.summaryTurns, summary.length);
     // A long summary line may crowd out the next turn: drop the oldest context lines first.
     while (contextSize > 0 && (counts[next] ?? 0) > budgetWith(contextSize)) contextSize -= 1;
@@ -135,7 +141,7 @@ async function progressiveMap(
         contextTokens(contextSize) +
         joinedTokens(counts.slice(next, end), tokenizer.joinerTokens);
       try {
-        answer = await hooks.complete(prompt, promptTokens);
+        answer = await hooks.complete(prompt, promptTokens, hooks.cancelSignal);
       } catch (error) {
         if (!isContextLengthError(error)) throw error;
         // The server counts differently: halve the batch, then drop the context, then split the turn.
@@ -189,23 +195,41 @@ async function parallelMap(
     return saving;
   };
 
+  // The first failure (or a cancellation) aborts the other calls in flight and dispatches no more:
+  // a failed job must not keep paying for calls whose answers nobody will read.
+  const jobStopped = new AbortController();
+  const signal = hooks.cancelSignal
+    ? AbortSignal.any([hooks.cancelSignal, jobStopped.signal])
+    : jobStopped.signal;
+  let firstError: { error: unknown } | undefined;
   const pending = batches.map((batch, index) => ({ batch, index })).filter(({ index }) => !answers[index]);
   const runNext = async (): Promise<void> => {
-    for (let item = pending.shift(); item; item = pending.shift()) {
-      await hooks.throwIfCancelled();
-      const { start, end } = item.batch;
-      const answer = await mapTurns(
-        input,
-        hooks,
-        turns.slice(start, end),
-        counts.slice(start, end),
-        templateTokens,
-      );
-      answers[item.index] = answerLines(answer, flavor.type);
-      await saveAndReport();
+    try {
+      for (let item = pending.shift(); item; item = pending.shift()) {
+        throwIfAborted(signal);
+        await hooks.throwIfCancelled();
+        throwIfAborted(signal);
+        const { start, end } = item.batch;
+        const answer = await mapTurns(
+          input,
+          hooks,
+          turns.slice(start, end),
+          counts.slice(start, end),
+          templateTokens,
+          signal,
+        );
+        answers[item.index] = answerLines(answer, flavor.type);
+        await saveAndReport();
+      }
+    } catch (error) {
+      firstError ??= { error };
+      jobStopped.abort();
     }
   };
+  // Every runner settles before the job ends: no call of a finished job is left running.
   await Promise.all(Array.from({ length: Math.max(1, input.maxParallelCalls) }, runNext));
+  if (firstError) throw firstError.error;
+  throwIfAborted(signal);
   await saving;
   return answers.flatMap((lines) => lines ?? []);
 }
@@ -225,11 +249,16 @@ async function mapTurns(
   batch: Turn[],
   batchCounts: number[],
   templateTokens: number,
+  signal: AbortSignal,
 ): Promise<string> {
   const { tokenizer } = input;
   const prompt = fillTemplate(input.template, [batch.map(turnLine).join('\n')]);
   try {
-    return await hooks.complete(prompt, templateTokens + joinedTokens(batchCounts, tokenizer.joinerTokens));
+    return await hooks.complete(
+      prompt,
+      templateTokens + joinedTokens(batchCounts, tokenizer.joinerTokens),
+      signal,
+    );
   } catch (error) {
     if (!isContextLengthError(error)) throw error;
     const middle = Math.ceil(batch.length / 2);
@@ -245,7 +274,7 @@ async function mapTurns(
           ]);
     const answers: string[] = [];
     for (const [turns, counts] of halves) {
-      answers.push(await mapTurns(input, hooks, turns, counts, templateTokens));
+      answers.push(await mapTurns(input, hooks, turns, counts, templateTokens, signal));
     }
     return answers.join('\n');
   }
@@ -312,6 +341,11 @@ function joinedTokens(counts: readonly number[], joinerTokens: number): number {
 
 function sum(values: readonly number[]): number {
   return values.reduce((total, value) => total + value, 0);
+}
+
+/** A job stopped by its cancel signal ends as an aborted call would: CANCELLED. */
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new InferenceError('cancelled', 'CANCELLED');
 }
 
 function isContextLengthError(error: unknown): boolean {
