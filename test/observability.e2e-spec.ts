@@ -203,9 +203,11 @@ describe('metrics and logs an operator can follow', () => {
         ),
       ),
     ]);
+    // Each line names the queue (its broker without credentials): two gateways never mix jobs up.
+    const queue = `summarization on redis://${new URL(gateway.redisUrl).host}${new URL(gateway.redisUrl).pathname}`;
     for (const line of about(jobId)) {
       expect(line.level).toBe('log');
-      expect(line.fields).toMatchObject({ service: 'test/progressive', flavor: 'small' });
+      expect(line.fields).toMatchObject({ service: 'test/progressive', flavor: 'small', queue });
     }
     const completed = about(jobId).at(-1)?.fields ?? {};
     for (const field of ['durationMs', 'llmCalls', 'promptTokens', 'completionTokens']) {

@@ -1,4 +1,4 @@
-import { parseBrokerUrl, redisUrl } from './config-values.util';
+import { brokerLabel, parseBrokerUrl, redisUrl } from './config-values.util';
 
 describe('parseBrokerUrl', () => {
   it.each([
@@ -74,5 +74,18 @@ describe('parseBrokerUrl', () => {
     expect(redisUrl(' redis+sentinel://s1:26379/mymaster/0 ')).toEqual({
       value: 'redis+sentinel://s1:26379/mymaster/0',
     });
+  });
+});
+
+describe('brokerLabel: where the queue lives, without credentials', () => {
+  it.each([
+    ['redis://localhost:6379/0', 'redis://localhost:6379/0'],
+    ['redis://:secret@127.0.0.1:6380', 'redis://127.0.0.1:6380/0'],
+    ['rediss://user:secret@redis.example:6380/3', 'rediss://redis.example:6380/3'],
+    ['redis+sentinel://:secret@s1:26379,s2/mymaster/2', 'redis+sentinel://s1:26379,s2:26379/mymaster/2'],
+    ['not a url', 'an invalid broker URL'],
+  ])('%s -> %s', (raw, expected) => {
+    expect(brokerLabel(raw)).toBe(expected);
+    expect(brokerLabel(raw)).not.toContain('secret');
   });
 });

@@ -196,3 +196,19 @@ export const bindHost: ValueParser<string> = (raw) => {
     ? { value: text }
     : { reason: 'must be an IP address or a host name to listen on (0.0.0.0, ::, 127.0.0.1)' };
 };
+
+/**
+ * Where the queue lives, for log lines: the broker URL without credentials
+ * (`redis://127.0.0.1:6380/0`, `redis+sentinel://s1:26379,s2:26379/mymaster/0`). Two gateways
+ * whose lines name different brokers never share jobs. Never returns a password. Pure.
+ */
+export function brokerLabel(raw: string): string {
+  const address = parseBrokerUrl(raw);
+  if ('reason' in address) return 'an invalid broker URL';
+  if (address.kind === 'sentinel') {
+    const hosts = address.sentinels.map(({ host, port }) => `${host}:${port}`).join(',');
+    return `redis+sentinel://${hosts}/${address.masterName}/${address.db}`;
+  }
+  const url = new URL(address.url);
+  return `${url.protocol}//${url.host}/${url.pathname.replace(/^\//, '') || '0'}`;
+}

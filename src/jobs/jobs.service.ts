@@ -2,6 +2,7 @@ import { InjectQueue } from '@nestjs/bullmq';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Queue } from 'bullmq';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import { brokerLabel } from '../config/config-values.util';
 import { MetricsService } from '../metrics/metrics.service';
 import { SUMMARIZATION_QUEUE, type SummarizationJobData } from './job-payload';
 import { httpStatusOf, jobStatusBody, type JobStatusBody, readJobProgress } from './job-status.util';
@@ -26,10 +27,15 @@ export class JobsService {
     metrics.reportQueueCountsFrom(() => this.countsByState());
   }
 
+  /** The queue a job line names: two gateways naming different ones never share jobs. */
+  private get queueLabel(): string {
+    return `${SUMMARIZATION_QUEUE} on ${brokerLabel(this.config.redis.url)}`;
+  }
+
   /** `idempotencyScopedKey`: a digest of the client's Idempotency-Key and API key (ServicesService). */
   async enqueue(data: SummarizationJobData, idempotencyScopedKey?: string): Promise<string> {
     const jobId = await this.jobs.enqueue(data, idempotencyScopedKey);
-    const fields = { jobId, service: data.service.route, flavor: data.flavor.name };
+    const fields = { jobId, service: data.service.route, flavor: data.flavor.name, queue: this.queueLabel };
     this.metrics.jobAccepted(fields.service, fields.flavor);
     this.logger.log({ message: `Job ${jobId} queued`, ...fields });
     return jobId;

@@ -3,8 +3,9 @@ import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common
 import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
 import type Redis from 'ioredis';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import { brokerLabel } from '../config/config-values.util';
 import { InferenceClient } from '../inference/inference.client';
-import type { JobProgress, SummarizationJobData } from '../jobs/job-payload';
+import { type JobProgress, SUMMARIZATION_QUEUE, type SummarizationJobData } from '../jobs/job-payload';
 import { JobStateRepository } from '../jobs/job-state.repository';
 import { MetricsService } from '../metrics/metrics.service';
 import { CANCELLED_REASON } from '../jobs/job-status.util';
@@ -18,6 +19,8 @@ export const WORKER_CONNECTION = Symbol('WORKER_CONNECTION');
 
 /** How long a stopping worker waits for its running jobs to be handed back to the queue. */
 const HAND_BACK_TIMEOUT_MS = 10_000;
+/** How often a running job reads its cancel flag, to abort its calls in flight. */
+const CANCEL_POLL_MS = 500;
 
 /**
  * The worker role: runs CONCURRENCY summarization jobs at once (the BullMQ Worker is built by
@@ -29,6 +32,10 @@ const HAND_BACK_TIMEOUT_MS = 10_000;
 @Injectable()
 export class SummarizationProcessor extends WorkerHost implements OnModuleDestroy {
   private readonly logger = new Logger(SummarizationProcessor.name);
+  /** The queue job lines name (docs/architecture.md): the broker, never its password. */
+  private get queueLabel(): string {
+    return `${SUMMARIZATION_QUEUE} on ${brokerLabel(this.config.redis.url)}`;
+  }
   /** Aborted on shutdown: in-flight calls stop, and running jobs go back to the queue. */
   private readonly stopping = new AbortController();
 
@@ -46,7 +53,7 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
 
   /** A job that ended in failure (BullMQ's `failed` event): cancelled, or failed with a reason. */
   protected reportFailure(job: Job<SummarizationJobData, string>, error: Error): void {
-    const fields = jobFields(job);
+    const fields = jobFields(job, this.queueLabel);
     const durationSeconds = (Date.now() - job.timestamp) / 1000;
     if (error.message === CANCELLED_REASON) {
       this.metrics.jobEnded(fields.service, fields.flavor, 'cancelled', durationSeconds);
@@ -97,7 +104,7 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
       await job.moveToDelayed(Date.now(), token);
       this.logger.log({
         message: `Job ${job.id ?? '?'} handed back to the queue: this worker is stopping`,
-        ...jobFields(job),
+        ...jobFields(job, this.queueLabel),
       });
       throw new DelayedError();
     }
@@ -107,7 +114,7 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
     const jobId = job.id ?? '';
     await this.state.admit(job); // a job whose request was answered 503 never runs
     const { service, flavor, text } = job.data;
-    const fields = jobFields(job);
+    const fields = jobFields(job, this.queueLabel);
     const startedAt = performance.now();
     const usage = { llmCalls: 0, promptTokens: 0, completionTokens: 0 };
     const checkpoint = checkpointFromSaved(await this.state.readCheckpoint(jobId));
@@ -126,6 +133,22 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
     const reduceTemplate = flavor.reduceSummary
       ? (await this.prompts.read(flavor.reduce_prompt ?? service.promptName)).template
       : template;
+    // A job's calls abort when the job is cancelled (DELETE /results/<id> sets a flag in Redis, read
+    // here every CANCEL_POLL_MS) or this worker stops; summarize() aborts them on the first failure.
+    const cancelled = new AbortController();
+    let isPolling = false;
+    const cancelPoll = setInterval(() => {
+      if (isPolling) return;
+      isPolling = true;
+      this.state
+        .isCancelled(jobId)
+        .then((isCancelled) => {
+          if (isCancelled) cancelled.abort();
+        })
+        .catch(() => undefined) // Redis away: the next poll, or the next batch boundary, decides
+        .finally(() => (isPolling = false));
+    }, CANCEL_POLL_MS);
+    const jobSignal = AbortSignal.any([this.stopping.signal, cancelled.signal]);
     const summary = await summarize(
       {
         text,
@@ -138,7 +161,7 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
         checkpoint,
       },
       {
-        complete: async (prompt, promptTokens) => {
+        complete: async (prompt, promptTokens, callSignal) => {
           const completion = await this.inference.complete(
             {
               model: flavor.modelName,
@@ -149,7 +172,7 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
               expectedPromptTokens: promptTokens,
               jobId,
             },
-            this.stopping.signal,
+            callSignal ? AbortSignal.any([jobSignal, callSignal]) : jobSignal,
           );
           usage.llmCalls += 1;
           usage.promptTokens += completion.promptTokens ?? promptTokens;
@@ -176,8 +199,17 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
           if (this.stopping.signal.aborted) throw new Error('worker stopping');
           if (await this.state.isCancelled(jobId)) throw new UnrecoverableError(CANCELLED_REASON);
         },
+        cancelSignal: jobSignal,
       },
-    );
+    )
+      .catch((error: unknown) => {
+        // A call aborted by the cancel flag ends the job as cancelled, not as failed.
+        if (cancelled.signal.aborted && !this.stopping.signal.aborted) {
+          throw new UnrecoverableError(CANCELLED_REASON);
+        }
+        throw error;
+      })
+      .finally(() => clearInterval(cancelPoll));
     await this.state.forgetRun(jobId);
     const durationMs = Math.round(performance.now() - startedAt);
     this.metrics.jobEnded(fields.service, fields.flavor, 'completed', (Date.now() - job.timestamp) / 1000);
@@ -192,10 +224,14 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
 }
 
 /** What every log line about a job carries. */
-function jobFields(job: Job<SummarizationJobData, string>): {
+function jobFields(
+  job: Job<SummarizationJobData, string>,
+  queue: string,
+): {
   jobId: string;
   service: string;
   flavor: string;
+  queue: string;
 } {
-  return { jobId: job.id ?? '?', service: job.data.service.route, flavor: job.data.flavor.name };
+  return { jobId: job.id ?? '?', service: job.data.service.route, flavor: job.data.flavor.name, queue };
 }
