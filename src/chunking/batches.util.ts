@@ -27,8 +27,12 @@ export function takeBatch(
   return { start, end };
 }
 
-/** Every batch of a map run (no rolling context): consecutive ranges covering all turns. */
-export function planBatches(
+/**
+ * Greedy plan: each batch as full as `budgetTokens` and `maxTurns` allow, consecutive ranges
+ * covering all turns. Fewest batches possible; the last ones may be much smaller than the first.
+ * Throws a RangeError when one turn alone is over the budget (never loops). Pure.
+ */
+export function planGreedyBatches(
   turnTokenCounts: readonly number[],
   budgetTokens: number,
   maxTurns: number,
@@ -47,4 +51,59 @@ export function planBatches(
     start = batch.end;
   }
   return batches;
+}
+
+/**
+ * Every batch of a map run (no rolling context), balanced: the same number of batches as
+ * {@link planGreedyBatches}, none over `budgetTokens` or `maxTurns`, and the biggest batch as
+ * small as possible, because the slowest call of a round sets the round's length. Consecutive
+ * ranges covering every turn once, in order. Throws like the greedy plan. Pure.
+ */
+export function planBatches(
+  turnTokenCounts: readonly number[],
+  budgetTokens: number,
+  maxTurns: number,
+  joinerTokens: number,
+): BatchRange[] {
+  const greedy = planGreedyBatches(turnTokenCounts, budgetTokens, maxTurns, joinerTokens);
+  // The greedy count only grows as the cap shrinks: the smallest cap that keeps it is the
+  // smallest possible biggest batch, and the greedy plan under that cap has that many batches.
+  // No spread: a long transcript has more turns than a call may take arguments.
+  let low = turnTokenCounts.reduce((biggest, count) => Math.max(biggest, count), 0);
+  let high = greedy.reduce(
+    (biggest, batch) => Math.max(biggest, batchTokens(turnTokenCounts, batch, joinerTokens)),
+    low,
+  );
+  while (low < high) {
+    const middle = Math.floor((low + high) / 2);
+    if (countGreedyBatches(turnTokenCounts, middle, maxTurns, joinerTokens) <= greedy.length) high = middle;
+    else low = middle + 1;
+  }
+  return planGreedyBatches(turnTokenCounts, high, maxTurns, joinerTokens);
+}
+
+function countGreedyBatches(
+  turnTokenCounts: readonly number[],
+  capTokens: number,
+  maxTurns: number,
+  joinerTokens: number,
+): number {
+  let count = 0;
+  for (let start = 0; start < turnTokenCounts.length; count += 1) {
+    const { end } = takeBatch(turnTokenCounts, start, capTokens, maxTurns, joinerTokens);
+    if (end === start) return Number.POSITIVE_INFINITY;
+    start = end;
+  }
+  return count;
+}
+
+/** Tokens of one batch as sent: its turns' counts plus a joiner between two turns. */
+export function batchTokens(
+  turnTokenCounts: readonly number[],
+  batch: BatchRange,
+  joinerTokens: number,
+): number {
+  let total = 0;
+  for (let index = batch.start; index < batch.end; index += 1) total += turnTokenCounts[index] ?? 0;
+  return total + joinerTokens * Math.max(0, batch.end - batch.start - 1);
 }

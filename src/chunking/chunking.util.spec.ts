@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TOKENIZER_FAMILIES } from '../tokenizers/tokenizer-resolution.util';
 import { TokenizersService } from '../tokenizers/tokenizers.service';
-import { planBatches, takeBatch } from './batches.util';
+import { batchTokens, type BatchRange, planBatches, planGreedyBatches, takeBatch } from './batches.util';
 import { batchTokenBudget } from './budget.util';
 import { splitTurns, turnLine } from './turns.util';
 import { splitSentences } from './sentences.util';
@@ -97,12 +97,45 @@ describe('takeBatch and planBatches', () => {
     ]);
   });
 
-  it('refuses instead of looping when a turn alone exceeds the budget', () => {
-    expect(() => planBatches([5, 50], 20, 9, 1)).toThrow(
-      'turn 1 (50 tokens) does not fit a batch budget of 20 tokens',
-    );
-  });
+  it.each([planBatches, planGreedyBatches])(
+    '%p refuses instead of looping when a turn alone exceeds the budget',
+    (plan) => {
+      expect(() => plan([5, 50], 20, 9, 1)).toThrow(
+        'turn 1 (50 tokens) does not fit a batch budget of 20 tokens',
+      );
+    },
+  );
+
+  it.each([
+    // counts, budget, maxTurns, joiner, where each greedy batch ends, where each balanced batch ends
+    [[5, 5, 5, 5, 5], 11, 9, 1, [2, 4, 5], [2, 4, 5]],
+    [[10, 10, 10, 10, 10], 40, 9, 0, [4, 5], [3, 5]],
+    [[30, 30, 30, 5], 65, 9, 0, [2, 4], [2, 4]],
+    [[1, 1, 1, 1, 1, 1, 1], 100, 3, 0, [3, 6, 7], [3, 6, 7]],
+    [[8, 1, 1, 1, 1, 1, 1, 1, 8], 16, 9, 0, [8, 9], [5, 9]],
+    [[], 10, 9, 1, [], []],
+  ])(
+    'planGreedyBatches and planBatches(%p, budget %i, max %i, joiner %i)',
+    (counts, budget, maxTurns, joiner, greedyEnds, balancedEnds) => {
+      const ends = (batches: readonly BatchRange[]) => batches.map((batch) => batch.end);
+      expect(ends(planGreedyBatches(counts, budget, maxTurns, joiner))).toEqual(greedyEnds);
+      expect(ends(planBatches(counts, budget, maxTurns, joiner))).toEqual(balancedEnds);
+    },
+  );
 });
+
+/** Consecutive, non-empty ranges from 0 to `turnCount`: every turn exactly once, in order. */
+function expectEveryTurnOnceInOrder(batches: readonly BatchRange[], turnCount: number): void {
+  expect(batches[0]?.start ?? 0).toBe(0);
+  expect(batches.at(-1)?.end ?? 0).toBe(turnCount);
+  batches.forEach((batch, index) => {
+    expect(batch.end).toBeGreaterThan(batch.start);
+    if (index > 0) expect(batch.start).toBe(batches[index - 1]?.end);
+  });
+}
+
+const biggestBatch = (counts: readonly number[], batches: readonly BatchRange[], joiner: number) =>
+  Math.max(0, ...batches.map((batch) => batchTokens(counts, batch, joiner)));
 
 describe.each(TOKENIZER_FAMILIES)('invariants over the shared transcripts with %s', (family) => {
   const tokenizer = tokenizers.family(family);
@@ -167,6 +200,33 @@ describe.each(TOKENIZER_FAMILIES)('invariants over the shared transcripts with %
         if (index > 0) expect(batch.start).toBe(batches[index - 1]?.end);
         expect(tokenizer.count(lines.slice(batch.start, batch.end).join('\n'))).toBeLessThanOrEqual(budget);
       });
+    },
+  );
+
+  it.each(transcripts)(
+    "$file: balanced batches: as many as greedy, none bigger than greedy's biggest, every turn once in order",
+    ({ text }) => {
+      const counts = splitLongTurns(splitTurns(text), 120, tokenizer).map((turn) =>
+        tokenizer.count(turnLine(turn)),
+      );
+      for (const [batchBudget, maxTurns] of [
+        [budget, maxNewTurns],
+        [2000, 100],
+        [400, 4],
+      ] as const) {
+        const greedy = planGreedyBatches(counts, batchBudget, maxTurns, tokenizer.joinerTokens);
+        const balanced = planBatches(counts, batchBudget, maxTurns, tokenizer.joinerTokens);
+        expect(balanced).toHaveLength(greedy.length);
+        expectEveryTurnOnceInOrder(balanced, counts.length);
+        expectEveryTurnOnceInOrder(greedy, counts.length);
+        for (const batch of balanced) {
+          expect(batch.end - batch.start).toBeLessThanOrEqual(maxTurns);
+          expect(batchTokens(counts, batch, tokenizer.joinerTokens)).toBeLessThanOrEqual(batchBudget);
+        }
+        expect(biggestBatch(counts, balanced, tokenizer.joinerTokens)).toBeLessThanOrEqual(
+          biggestBatch(counts, greedy, tokenizer.joinerTokens),
+        );
+      }
     },
   );
 });
