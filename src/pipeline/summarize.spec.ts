@@ -364,6 +364,57 @@ describe('summarize: reduce', () => {
     });
     expect(prompts.at(-1)?.startsWith('REDUCE []\n= S0 : ')).toBe(true);
   });
+
+  it('runs the groups of a level at once under the cap, keeps their answers in group order, and levels one after another', async () => {
+    const cap = 3;
+    let inFlight = 0;
+    let mostInFlight = 0;
+    const levelsInFlight = new Set<string>();
+    const levelsOverlapping: string[][] = [];
+    const levelOneInputs: string[] = [];
+    const input: SummarizeInput = {
+      text: transcript(40, 6),
+      fields: 1,
+      flavor: flavor({ reduceSummary: true }),
+      template: MAP,
+      reduceTemplate: REDUCE,
+      tokenizer: wordTokenizer,
+      maxParallelCalls: cap,
+      checkpoint: undefined,
+    };
+    const summary = await summarize(input, {
+      complete: async (prompt) => {
+        if (!prompt.startsWith('REDUCE\n'))
+          return parsePrompt(prompt)
+            .turns.map((line) => `L0 ${line}`)
+            .join('\n');
+        const lines = prompt.split('\n').slice(1);
+        const level = lines[0]?.split(' ')[0] ?? '';
+        if (level === 'L1') levelOneInputs.push(...lines);
+        inFlight += 1;
+        mostInFlight = Math.max(mostInFlight, inFlight);
+        levelsInFlight.add(level);
+        levelsOverlapping.push([...levelsInFlight]);
+        // Later groups answer first: the order of the answers must not follow the clock.
+        const lastTurn = Number(/t(\d+)/.exec(lines.at(-1) ?? '')?.[1] ?? 0);
+        await new Promise((resolve) => setTimeout(resolve, Math.max(0, 40 - lastTurn)));
+        inFlight -= 1;
+        if (inFlight === 0) levelsInFlight.clear();
+        const next = `L${Number(level.slice(1)) + 1}`;
+        // Level 0 groups keep their first line only; level 1 merges everything.
+        return level === 'L0' ? `${next} ${lines[0]?.split(' ').slice(1).join(' ') ?? ''}` : `${next} merged`;
+      },
+      saveCheckpoint: async () => undefined,
+      reportProgress: async () => undefined,
+      throwIfCancelled: async () => undefined,
+    });
+    expect(mostInFlight).toBe(cap);
+    expect(levelsOverlapping.every((levels) => levels.length === 1)).toBe(true);
+    const firstTurnOfEachGroup = levelOneInputs.map((line) => Number(/t(\d+)/.exec(line)?.[1]));
+    expect(firstTurnOfEachGroup.length).toBeGreaterThan(cap);
+    expect(firstTurnOfEachGroup).toEqual([...firstTurnOfEachGroup].sort((a, b) => a - b));
+    expect(summary).toBe('L2 merged');
+  });
 });
 
 describe('summarize: a real transcript, no text lost or duplicated', () => {

@@ -297,19 +297,60 @@ async function reduce(input: SummarizeInput, hooks: SummarizeHooks, lines: strin
   for (let level = 1; ; level += 1) {
     await hooks.throwIfCancelled();
     const groups = groupLines(counts, budget, tokenizer.joinerTokens);
-    const reduced: string[] = [];
-    for (const group of groups) {
-      const prompt = fill(current.slice(group.start, group.end).join('\n'));
-      const promptTokens =
-        templateTokens + joinedTokens(counts.slice(group.start, group.end), tokenizer.joinerTokens);
-      reduced.push(...answerLines(await hooks.complete(prompt, promptTokens), flavor.type));
-    }
+    const levelLines = current;
+    const levelCounts = counts;
+    // The groups of one level run at once under the job's cap; the next level needs all of them.
+    const answers = await runInParallel(
+      groups,
+      input.maxParallelCalls,
+      hooks.cancelSignal,
+      async (group, signal) => {
+        const prompt = fill(levelLines.slice(group.start, group.end).join('\n'));
+        const promptTokens =
+          templateTokens + joinedTokens(levelCounts.slice(group.start, group.end), tokenizer.joinerTokens);
+        return answerLines(await hooks.complete(prompt, promptTokens, signal), flavor.type);
+      },
+    );
+    const reduced = answers.flat();
     const reducedCounts = reduced.map((line) => tokenizer.count(line));
     const isShrinking = sum(reducedCounts) < sum(counts);
     if (groups.length === 1 || level >= MAX_REDUCE_LEVELS || !isShrinking) return reduced;
     current = reduced;
     counts = reducedCounts;
   }
+}
+
+/**
+ * `work` over every item, at most `maxParallel` at once, answers in item order. The first failure
+ * (or `cancelSignal`) aborts the signal given to the calls in flight and starts no more; every
+ * call settles before it returns or throws the first error.
+ */
+async function runInParallel<Item, Answer>(
+  items: readonly Item[],
+  maxParallel: number,
+  cancelSignal: AbortSignal | undefined,
+  work: (item: Item, signal: AbortSignal) => Promise<Answer>,
+): Promise<Answer[]> {
+  const stopped = new AbortController();
+  const signal = cancelSignal ? AbortSignal.any([cancelSignal, stopped.signal]) : stopped.signal;
+  const answers: Answer[] = new Array<Answer>(items.length);
+  let next = 0;
+  let firstError: { error: unknown } | undefined;
+  const runNext = async (): Promise<void> => {
+    try {
+      for (let index = next++; index < items.length; index = next++) {
+        throwIfAborted(signal);
+        answers[index] = await work(items[index] as Item, signal);
+      }
+    } catch (error) {
+      firstError ??= { error };
+      stopped.abort();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(items.length, Math.max(1, maxParallel)) }, runNext));
+  if (firstError) throw firstError.error;
+  throwIfAborted(signal);
+  return answers;
 }
 
 /** Budget-sized groups of summary lines; a line over the budget goes alone (the server decides). */
