@@ -311,4 +311,22 @@ describe('LlmSimulator over HTTP, as vLLM', () => {
     simulator.latencyMs = 0;
     expect(simulator.maxInFlight).toBe(3);
   });
+
+  it('can make its latency grow with the prompt and the answer (token-proportional mode)', async () => {
+    const proportional = new LlmSimulator({
+      latencyMs: 5,
+      latencyPerPromptTokenMs: 0.5,
+      latencyPerCompletionTokenMs: 0.25,
+    });
+    expect(proportional.promptLatencyMs(100)).toBe(55);
+    expect(proportional.promptLatencyMs(1000)).toBe(505);
+    expect(proportional.completionLatencyMs(40)).toBe(10);
+    expect(simulator.promptLatencyMs(1000)).toBe(simulator.latencyMs);
+    simulator.latencyPerPromptTokenMs = 0.01;
+    simulator.latencyPerCompletionTokenMs = 0.01;
+    await chat({ model: 'small-model' });
+    simulator.latencyPerPromptTokenMs = 0;
+    simulator.latencyPerCompletionTokenMs = 0;
+    expect(simulator.requests.at(-1)?.status).toBe(200);
+  });
 });

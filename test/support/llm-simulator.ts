@@ -70,6 +70,13 @@ export interface LlmSimulatorOptions {
   firstTokenMs?: number;
   /** Streamed answers: before each content chunk after the first (one chunk per word). */
   tokenMs?: number;
+  /**
+   * Added to `latencyMs` per prompt token (prefill): with a real model a bigger prompt takes
+   * longer, so the biggest batch of a round sets the round's length.
+   */
+  latencyPerPromptTokenMs?: number;
+  /** Per completion token, after the prompt's latency and before the answer, streamed or not (decode). */
+  latencyPerCompletionTokenMs?: number;
   models?: SimulatedModel[];
 }
 
@@ -126,6 +133,8 @@ export class LlmSimulator {
   latencyMs: number;
   firstTokenMs: number;
   tokenMs: number;
+  latencyPerPromptTokenMs: number;
+  latencyPerCompletionTokenMs: number;
   inFlight = 0;
   maxInFlight = 0;
   private readonly faults: Fault[] = [];
@@ -136,10 +145,22 @@ export class LlmSimulator {
   private readonly openResponses = new Set<ServerResponse>();
   private port = 0;
 
+  /** Time before a call's fault or answer: `latencyMs` plus `latencyPerPromptTokenMs` per prompt token. */
+  promptLatencyMs(promptTokens: number): number {
+    return this.latencyMs + this.latencyPerPromptTokenMs * promptTokens;
+  }
+
+  /** Time between the prompt's latency and the answer: `latencyPerCompletionTokenMs` per answer token. */
+  completionLatencyMs(completionTokens: number): number {
+    return this.latencyPerCompletionTokenMs * completionTokens;
+  }
+
   constructor(options: LlmSimulatorOptions = {}) {
     this.latencyMs = options.latencyMs ?? 0;
     this.firstTokenMs = options.firstTokenMs ?? 0;
     this.tokenMs = options.tokenMs ?? 0;
+    this.latencyPerPromptTokenMs = options.latencyPerPromptTokenMs ?? 0;
+    this.latencyPerCompletionTokenMs = options.latencyPerCompletionTokenMs ?? 0;
     this.models = new Map((options.models ?? DEFAULT_MODELS).map((model) => [model.id, model]));
     this.server = createServer((request, response) => {
       this.handle(request, response).catch((error: unknown) => {
@@ -246,7 +267,7 @@ export class LlmSimulator {
       return;
     }
     entry.promptTokens = this.tokenizers.family(model.tokenizer).count(prompt) + CHAT_TEMPLATE_TOKENS;
-    if (!(await pause(this.latencyMs, connectionClosed.signal))) return;
+    if (!(await pause(this.promptLatencyMs(entry.promptTokens), connectionClosed.signal))) return;
 
     const fault = this.faults.shift();
     const requested = entry.promptTokens + (maxTokens ?? 0);
@@ -287,6 +308,7 @@ export class LlmSimulator {
     }
     const answer = simulatedAnswer(prompt);
     const completionTokens = this.tokenizers.family(model.tokenizer).count(answer);
+    if (!(await pause(this.completionLatencyMs(completionTokens), connectionClosed.signal))) return;
     const usage = {
       prompt_tokens: entry.promptTokens,
       completion_tokens: completionTokens,
