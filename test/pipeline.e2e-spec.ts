@@ -1,5 +1,5 @@
 import { simulatedAnswer, LlmSimulator } from './support/llm-simulator';
-import { startTestGateway, type TestGateway } from './support/gateway';
+import { startTestGateway, type TestGateway, waitFor } from './support/gateway';
 import {
   SMALL_FLAVOR,
   TRANSCRIPTS,
@@ -256,5 +256,50 @@ describe('results expire after RESULT_TTL', () => {
       await gateway.close();
       await simulator.stop();
     }
+  });
+});
+
+describe('a map job that fails stops calling the LLM', () => {
+  let simulator: LlmSimulator;
+  let gateway: TestGateway;
+
+  beforeAll(async () => {
+    simulator = await new LlmSimulator().start();
+    // One attempt per call: the first 500 is final (RETRIES_EXHAUSTED), as a non-retryable 400 is.
+    gateway = await startWorkerGateway(simulator, { MAX_RETRIES: '1', MAX_CONCURRENT_INFERENCES: '4' });
+  });
+  afterAll(async () => {
+    await gateway.close();
+    await simulator.stop();
+  });
+
+  it('its first unrecoverable error ends the job: the calls in flight are aborted, none is sent after', async () => {
+    simulator.reset();
+    simulator.latencyMs = 100;
+    simulator.injectFaults({ kind: 'server_error' });
+    const text = readTranscript('Bmr006.txt');
+    const final = (await followJob(gateway, await submit(gateway, 'test/map', text))).at(-1);
+    expect(final?.status).toBe('error');
+    // Long enough for a job that kept going to send several more rounds of calls.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const failedAt = simulator.requests.findIndex((call) => call.status === 500);
+    expect(failedAt).toBeGreaterThanOrEqual(0);
+    // The failed call and the three others dispatched with it, none after.
+    expect(simulator.requests.length).toBeLessThanOrEqual(4);
+    expect(simulator.inFlight).toBe(0);
+  });
+
+  it('a job cancelled during a call aborts that call at once, not at the next batch boundary', async () => {
+    simulator.reset();
+    simulator.latencyMs = 0;
+    simulator.injectFaults({ kind: 'hang' }, { kind: 'hang' }, { kind: 'hang' }, { kind: 'hang' });
+    const text = readTranscript('Bmr006.txt');
+    const jobId = await submit(gateway, 'test/map', text);
+    await waitFor(async () => simulator.inFlight === 4, 20_000, 'four hanging calls');
+    const deleted = await fetch(`${gateway.baseUrl}/results/${jobId}`, { method: 'DELETE' });
+    expect(deleted.ok).toBe(true);
+    // Hanging calls end only when the client gives up on them: the job's cancellation must do it.
+    await waitFor(async () => simulator.inFlight === 0, 10_000, 'the hanging calls aborted');
+    expect(simulator.requests).toHaveLength(4);
   });
 });
