@@ -31,8 +31,6 @@ export interface Completion {
 
 /** Redis key of the semaphore shared by every worker process on this Redis. */
 export const INFERENCE_SEMAPHORE_KEY = 'llm-gateway:inference-permits';
-/** A permit whose holder died is freed after this long without a refresh. */
-const PERMIT_LEASE_MS = 30_000;
 const PERMIT_POLL_MS = 25;
 
 /**
@@ -239,17 +237,26 @@ export class InferenceClient implements OnModuleDestroy {
 
   /** Runs `work` holding one of the MAX_CONCURRENT_INFERENCES permits shared through Redis. */
   private async withPermit<T>(signal: AbortSignal | undefined, work: () => Promise<T>): Promise<T> {
-    // One Semaphore object holds one permit: a new one per call.
+    // One Semaphore object holds one permit: a new one per call. Its lease is the job lock's: a
+    // permit whose holder died comes back within about JOB_LOCK_SECONDS, as its job does; the
+    // holder refreshes it three times per lease while it lives.
+    const leaseMs = this.config.jobLockSeconds * 1000;
     const permit = new Semaphore(
       this.redis,
       INFERENCE_SEMAPHORE_KEY,
       this.config.llm.maxConcurrentInferences,
       {
-        lockTimeout: PERMIT_LEASE_MS,
-        refreshInterval: PERMIT_LEASE_MS / 3,
+        lockTimeout: leaseMs,
+        refreshInterval: leaseMs / 3,
         acquireTimeout: Number.MAX_SAFE_INTEGER,
         acquireAttemptsLimit: Number.POSITIVE_INFINITY,
         retryInterval: PERMIT_POLL_MS,
+        // The library's default throws from a timer (the process would die): a permit lost to a
+        // stalled event loop only lets one more call through for a moment, so say it and go on.
+        onLockLost: () =>
+          this.logger.warn(
+            `An LLM permit expired while held (no refresh within ${leaseMs} ms): MAX_CONCURRENT_INFERENCES may be exceeded for one call`,
+          ),
       },
     );
     const waitStartedAt = performance.now();
