@@ -1,3 +1,4 @@
+import type { BatchRange } from '../chunking/batches.util';
 import type { Turn } from '../chunking/turns.util';
 import type { Checkpoint } from './summarize';
 
@@ -37,7 +38,11 @@ export function checkpointFromSaved(saved: unknown): Checkpoint | undefined {
   const candidate = saved as SavedCheckpoint;
   if (candidate.kind === 'map') {
     return Array.isArray(candidate.answers)
-      ? { kind: 'map', answers: candidate.answers as (string[] | null)[] }
+      ? {
+          kind: 'map',
+          answers: candidate.answers as (string[] | null)[],
+          ...(Array.isArray(candidate.batches) ? { batches: candidate.batches as BatchRange[] } : {}),
+        }
       : undefined;
   }
   if (candidate.kind !== 'progressive') return undefined;
@@ -64,5 +69,6 @@ interface SavedCheckpoint {
   nextTurn?: unknown;
   summaryLines?: unknown;
   answers?: unknown;
+  batches?: unknown;
   turns?: { speaker?: unknown; prefix?: unknown; text?: unknown }[];
 }

@@ -202,17 +202,35 @@ describe('summarize: resuming from a checkpoint', () => {
     expect(calls.flatMap((call) => call.turns)).toEqual(['A : second half', 'B : last']);
   });
 
-  it('map: only the batches without an answer are sent', async () => {
+  it('map: only the batches without an answer are sent, with the batches the checkpoint saved', async () => {
     const first = await run(text, { fields: 1 });
     const [firstBatch, secondBatch] = first.calls.map((call) => call.turns);
     const answers = first.calls.map((call) => call.turns.map(summaryOf));
+    const saved = first.checkpoints.at(-1);
+    if (saved?.kind !== 'map' || !saved.batches)
+      throw new Error('expected a map checkpoint with its batches');
     const resumed = await run(text, {
       fields: 1,
-      checkpoint: { kind: 'map', answers: [answers[0] ?? [], null, answers[2] ?? []] },
+      checkpoint: {
+        kind: 'map',
+        answers: [answers[0] ?? [], null, answers[2] ?? []],
+        batches: saved.batches,
+      },
     });
     expect(resumed.calls.map((call) => call.turns)).toEqual([secondBatch]);
     expect(firstBatch).toBeDefined();
     expect(resumed.summary).toBe(first.summary);
+  });
+
+  it('map: a checkpoint saved before batches were balanced (no batches) resumes on the greedy plan it was made with', async () => {
+    // 10 turns of 7 words, 4 per batch: greedy plans 4 + 4 + 2, balanced 4 + 3 + 3.
+    const lines = linesOf(text);
+    const greedyAnswers = [lines.slice(0, 4), null, lines.slice(8)].map(
+      (batch) => batch?.map(summaryOf) ?? null,
+    );
+    const resumed = await run(text, { fields: 1, checkpoint: { kind: 'map', answers: greedyAnswers } });
+    expect(resumed.calls.map((call) => call.turns)).toEqual([lines.slice(4, 8)]);
+    expect(resumed.summary).toBe(lines.map(summaryOf).join('\n'));
   });
 });
 

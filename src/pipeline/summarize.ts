@@ -1,4 +1,4 @@
-import { planBatches, takeBatch } from '../chunking/batches.util';
+import { type BatchRange, planBatches, planGreedyBatches, takeBatch } from '../chunking/batches.util';
 import { batchTokenBudget } from '../chunking/budget.util';
 import { splitTurns, type Turn, turnLine } from '../chunking/turns.util';
 import { splitLongTurns, splitTurn } from '../chunking/virtual-turns.util';
@@ -17,7 +17,15 @@ export type Checkpoint =
       /** Present once a turn was split during the run (budget or context-length rejection). */
       turns?: Turn[];
     }
-  | { kind: 'map'; answers: (string[] | null)[] };
+  | {
+      kind: 'map';
+      answers: (string[] | null)[];
+      /**
+       * The batches the answers belong to. Absent from checkpoints saved before batches were
+       * balanced: those were planned greedily, and are planned the same way again on resume.
+       */
+      batches?: BatchRange[];
+    };
 
 export interface SummarizeInput {
   text: string;
@@ -178,9 +186,12 @@ async function parallelMap(
 ): Promise<string[]> {
   const { flavor, tokenizer } = input;
   const counts = turns.map((turn) => tokenizer.count(turnLine(turn)));
-  const batches = planBatches(counts, budget, flavor.maxNewTurns, tokenizer.joinerTokens);
-  const checkpoint = input.checkpoint?.kind === 'map' ? input.checkpoint : undefined;
-  const answers: (string[] | null)[] = batches.map((_, index) => checkpoint?.answers[index] ?? null);
+  const saved = input.checkpoint?.kind === 'map' ? input.checkpoint : undefined;
+  // A resumed job keeps the batches its answers were made for, or their text would shift.
+  const batches =
+    saved?.batches ??
+    (saved ? planGreedyBatches : planBatches)(counts, budget, flavor.maxNewTurns, tokenizer.joinerTokens);
+  const answers: (string[] | null)[] = batches.map((_, index) => saved?.answers[index] ?? null);
   const turnsDone = () =>
     batches.reduce((done, batch, index) => done + (answers[index] ? batch.end - batch.start : 0), 0);
   await hooks.reportProgress(turnsDone(), turns.length, answeredPrefix(answers));
@@ -189,7 +200,7 @@ async function parallelMap(
   const saveAndReport = () => {
     // Saves run one after the other, each with the answers known when it starts.
     saving = saving.then(async () => {
-      await hooks.saveCheckpoint({ kind: 'map', answers: [...answers] });
+      await hooks.saveCheckpoint({ kind: 'map', answers: [...answers], batches });
       await hooks.reportProgress(turnsDone(), turns.length, answeredPrefix(answers));
     });
     return saving;
