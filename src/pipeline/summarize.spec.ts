@@ -223,14 +223,20 @@ describe('summarize: resuming from a checkpoint', () => {
   });
 
   it('map: a checkpoint saved before batches were balanced (no batches) resumes on the greedy plan it was made with', async () => {
-    // 10 turns of 7 words, 4 per batch: greedy plans 4 + 4 + 2, balanced 4 + 3 + 3.
-    const lines = linesOf(text);
-    const greedyAnswers = [lines.slice(0, 4), null, lines.slice(8)].map(
-      (batch) => batch?.map(summaryOf) ?? null,
-    );
-    const resumed = await run(text, { fields: 1, checkpoint: { kind: 'map', answers: greedyAnswers } });
-    expect(resumed.calls.map((call) => call.turns)).toEqual([lines.slice(4, 8)]);
+    // 4 turns of 30 words, ~103 words a batch: greedy plans 3 + 1, balanced 2 + 2.
+    const evenText = transcript(4, 28);
+    const lines = linesOf(evenText);
+    const greedyAnswers = [lines.slice(0, 3).map(summaryOf), null];
+    const resumed = await run(evenText, {
+      fields: 1,
+      flavor: { maxNewTurns: 9 },
+      checkpoint: { kind: 'map', answers: greedyAnswers },
+    });
+    expect(resumed.calls.map((call) => call.turns)).toEqual([lines.slice(3)]);
     expect(resumed.summary).toBe(lines.map(summaryOf).join('\n'));
+    // A fresh job of the same text is balanced: the plans really differ.
+    const fresh = await run(evenText, { fields: 1, flavor: { maxNewTurns: 9 } });
+    expect(fresh.calls.map((call) => call.turns.length).sort()).toEqual([2, 2]);
   });
 });
 
