@@ -84,6 +84,25 @@ describe('worker processes sharing one Redis', () => {
       expect((await followJob(gateway, jobId, 90_000)).at(-1)?.status).toBe('complete');
     expect(simulator.maxInFlight).toBe(3);
   });
+
+  it('the LLM permits of a worker killed with SIGKILL come back within about JOB_LOCK_SECONDS: another worker gets one and finishes the job', async () => {
+    // One permit in all, held by a call that never ends (TIMEOUT far away): only its lease frees it.
+    const env = { MAX_CONCURRENT_INFERENCES: '1', TIMEOUT: '600' };
+    simulator.injectFaults({ kind: 'hang' });
+    const first = startWorkerProcess(gateway, simulator.baseUrl, env);
+    workers.push(first);
+    const text = readTranscript('ES2004a.txt');
+    const jobId = await submit(gateway, 'test/map', text);
+    await waitFor(async () => simulator.inFlight === 1, 20_000, 'the hanging call');
+    await stopProcess(first, 'SIGKILL');
+    const killedAt = Date.now();
+
+    workers.push(startWorkerProcess(gateway, simulator.baseUrl, env));
+    // JOB_LOCK_SECONDS is 1: a generous bound, far below the 30 s lease permits had before.
+    await waitFor(async () => simulator.requests.length >= 2, 15_000, 'a call from the second worker');
+    process.stdout.write(`permit back after ${Date.now() - killedAt} ms\n`);
+    expect((await followJob(gateway, jobId, 60_000)).at(-1)?.status).toBe('complete');
+  });
 });
 
 describe('Redis unreachable', () => {
@@ -109,41 +128,5 @@ describe('Redis unreachable', () => {
     } finally {
       await gateway.close();
     }
-  });
-});
-
-describe('LLM permits of a worker killed with SIGKILL', () => {
-  let simulator: LlmSimulator;
-  let gateway: TestGateway;
-  const workers: ChildProcess[] = [];
-
-  beforeEach(async () => {
-    simulator = await new LlmSimulator().start();
-    gateway = await startTestGateway({ seedSamples: false });
-    await installTestServices(gateway);
-  });
-  afterEach(async () => {
-    await Promise.all(workers.splice(0).map((worker) => stopProcess(worker)));
-    await gateway.close();
-    await simulator.stop();
-  });
-
-  it('come back within about JOB_LOCK_SECONDS: another worker gets one and finishes the job', async () => {
-    // One permit in all, held by a call that never ends (TIMEOUT far away): only its lease frees it.
-    const env = { MAX_CONCURRENT_INFERENCES: '1', TIMEOUT: '600' };
-    simulator.injectFaults({ kind: 'hang' });
-    const first = startWorkerProcess(gateway, simulator.baseUrl, env);
-    workers.push(first);
-    const text = readTranscript('ES2004a.txt');
-    const jobId = await submit(gateway, 'test/map', text);
-    await waitFor(async () => simulator.inFlight === 1, 20_000, 'the hanging call');
-    await stopProcess(first, 'SIGKILL');
-    const killedAt = Date.now();
-
-    workers.push(startWorkerProcess(gateway, simulator.baseUrl, env));
-    // JOB_LOCK_SECONDS is 1: a generous bound, far below the 30 s lease permits had before.
-    await waitFor(async () => simulator.requests.length >= 2, 15_000, 'a call from the second worker');
-    process.stdout.write(`permit back after ${Date.now() - killedAt} ms\n`);
-    expect((await followJob(gateway, jobId, 60_000)).at(-1)?.status).toBe('complete');
   });
 });
