@@ -73,20 +73,8 @@ function buildProgram(
     .option('--follow', 'follow the job with a progress bar and print the summary')
     .option('-o, --output <file>', 'write the summary to this file (implies --follow)')
     .option('--progress', 'draw the progress bar even when stderr is not a terminal')
-    .action(
-      (
-        file: string,
-        options: {
-          service: string;
-          flavor?: string;
-          temperature?: number;
-          topP?: number;
-          follow?: boolean;
-          output?: string;
-          progress?: boolean;
-        },
-        command: Command,
-      ) => run((context) => summarize(context, file, options), command),
+    .action((file: string, options: SummarizeOptions, command: Command) =>
+      run((context) => summarize(context, file, options), command),
     );
 
   program
@@ -146,19 +134,18 @@ async function listServices(context: Context): Promise<number> {
   return ExitCode.ok;
 }
 
-async function summarize(
-  context: Context,
-  file: string,
-  options: {
-    service: string;
-    flavor?: string;
-    temperature?: number;
-    topP?: number;
-    follow?: boolean;
-    output?: string;
-    progress?: boolean;
-  },
-): Promise<number> {
+/** The options of `summarize`, as commander parses them. */
+interface SummarizeOptions {
+  service: string;
+  flavor?: string;
+  temperature?: number;
+  topP?: number;
+  follow?: boolean;
+  output?: string;
+  progress?: boolean;
+}
+
+async function summarize(context: Context, file: string, options: SummarizeOptions): Promise<number> {
   const services = await context.client.listServices();
   const service = services.find((candidate) => candidate.route === options.service);
   if (!service) {
