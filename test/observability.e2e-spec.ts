@@ -24,6 +24,11 @@ describe('readiness names each dependency, and answers 503 only for what the rol
   });
   afterEach(async () => {
     if (redis.process.exitCode === null && redis.process.signalCode === null) redis.process.kill('SIGCONT');
+    // A gateway closes with its Redis back: closing one while Redis is away can wait on BullMQ's
+    // event reader (a known gap, see the README's Deployment notes); this suite tests readiness.
+    if (redis.process.exitCode !== null || redis.process.signalCode !== null) {
+      redis = await startRedisServer([], Number(new URL(redis.url).port));
+    }
     await Promise.all(gateways.splice(0).map((gateway) => gateway.close()));
     await simulator.stop().catch(() => undefined);
     await redis.stop();
