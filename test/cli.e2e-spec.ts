@@ -140,6 +140,7 @@ describe('llm-gateway CLI against the real gateway', () => {
       status: 'complete',
       message: 'success',
       summarization: summary,
+      usage: expect.objectContaining({ flavor: 'small' }) as unknown,
     });
   });
 

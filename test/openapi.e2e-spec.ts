@@ -71,6 +71,7 @@ describe('OpenAPI document', () => {
         'GenerateForm',
         'GenerateJsonRequest',
         'JobState',
+        'JobUsage',
         'PendingJobState',
         'ProcessingState',
         'QueuedJob',
@@ -93,6 +94,14 @@ describe('OpenAPI document', () => {
     });
     expect(document.components.schemas.ErrorState).toMatchObject({
       required: ['status', 'message', 'details', 'error'],
+    });
+    // (new) usage is added to complete bodies, never required: v1 bodies stay valid.
+    expect(document.components.schemas.CompleteState).toMatchObject({
+      required: ['status', 'message', 'summarization'],
+      properties: { usage: { $ref: '#/components/schemas/JobUsage' } },
+    });
+    expect(document.components.schemas.JobUsage).toMatchObject({
+      required: ['calls', 'promptTokens', 'completionTokens', 'durationMs', 'flavor'],
     });
     // Every response body is a named schema (or a list of them).
     for (const { path, method, operation } of operations(document)) {

@@ -63,7 +63,12 @@ describe('WebSockets across processes', () => {
     const messages = perJob.messages as Message[];
     const summary = predictedSummary(expectedTurnLines(text));
     expect(messages.filter((message) => message.status === 'processing').length).toBeGreaterThan(10);
-    expect(messages.at(-1)).toEqual({ status: 'complete', message: 'success', summarization: summary });
+    expect(messages.at(-1)).toEqual({
+      status: 'complete',
+      message: 'success',
+      summarization: summary,
+      usage: expect.objectContaining({ flavor: 'small' }) as unknown,
+    });
     const partial = messages
       .map((message) => (typeof message.partial === 'string' ? message.partial : ''))
       .join('');

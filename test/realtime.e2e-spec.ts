@@ -27,7 +27,7 @@ const KEYS_BY_STATUS: Record<string, string[]> = {
   queued: ['message', 'status'],
   started: ['message', 'status'],
   processing: ['message', 'progress', 'status'],
-  complete: ['message', 'status', 'summarization'],
+  complete: ['message', 'status', 'summarization', 'usage'],
   error: ['details', 'error', 'message', 'status'],
   unknown: ['message', 'status'],
 };
@@ -89,6 +89,7 @@ describe('WebSocket API (docs/api.md section 5)', () => {
         status: 'complete',
         message: 'success',
         summarization: predictedSummary(expectedTurnLines(text)),
+        usage: expect.objectContaining({ flavor: 'small' }) as unknown,
       });
       const result = await fetch(`${gateway.baseUrl}/results/${jobId}`);
       expect(await result.json()).toEqual(messages.at(-1));
@@ -135,7 +136,12 @@ describe('WebSocket API (docs/api.md section 5)', () => {
       const socket = await open(`/ws/results/${jobId}?partial=true`);
       expect(await socket.closed(2_000)).toEqual({ code: 1000, reason: 'complete' });
       expect(socket.messages).toEqual([
-        { status: 'complete', message: 'success', summarization: 'Alice : hello there (2 words)' },
+        {
+          status: 'complete',
+          message: 'success',
+          summarization: 'Alice : hello there (2 words)',
+          usage: expect.objectContaining({ flavor: 'small' }) as unknown,
+        },
       ]);
     });
 
@@ -242,6 +248,7 @@ describe('WebSocket API (docs/api.md section 5)', () => {
           message: 'success',
           summarization: ((await (await fetch(`${gateway.baseUrl}/results/${jobId}`)).json()) as Message)
             .summarization,
+          usage: expect.objectContaining({ flavor: 'small' }) as unknown,
           progress: '100',
         });
       }
@@ -260,6 +267,7 @@ describe('WebSocket API (docs/api.md section 5)', () => {
           status: 'complete',
           message: 'success',
           summarization: 'Alice : hello there (2 words)',
+          usage: expect.objectContaining({ flavor: 'small' }) as unknown,
           progress: '100',
         },
         { task_id: 'no-such-job', status: 'unknown', message: 'Task does not exist' },

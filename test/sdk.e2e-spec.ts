@@ -134,7 +134,12 @@ describe('SDK against the real gateway', () => {
 
     const final = states.at(-1);
     const expected = predictedSummary(expectedTurnLines(text));
-    expect(final).toEqual({ status: 'complete', message: 'success', summarization: expected });
+    expect(final).toEqual({
+      status: 'complete',
+      message: 'success',
+      summarization: expected,
+      usage: expect.objectContaining({ flavor: 'small' }) as unknown,
+    });
     const partial = states
       .map((state) => (state.status === 'processing' ? (state.partial ?? '') : ''))
       .join('');
@@ -153,6 +158,7 @@ describe('SDK against the real gateway', () => {
       status: 'complete',
       message: 'success',
       summarization: predictedSummary(expectedTurnLines(text)),
+      usage: expect.objectContaining({ flavor: 'small' }) as unknown,
     });
     expect(seen.at(-1)).toBe('complete');
   });
@@ -219,7 +225,12 @@ describe('SDK against the real gateway', () => {
       // The submit went to the worker gateway: every connection through the proxy was a socket.
       expect(proxy.connections).toBeGreaterThanOrEqual(3);
       const expected = predictedSummary(expectedTurnLines(text));
-      expect(states.at(-1)).toEqual({ status: 'complete', message: 'success', summarization: expected });
+      expect(states.at(-1)).toEqual({
+        status: 'complete',
+        message: 'success',
+        summarization: expected,
+        usage: expect.objectContaining({ flavor: 'small' }) as unknown,
+      });
       const partial = states
         .map((state) => (state.status === 'processing' ? (state.partial ?? '') : ''))
         .join('');

@@ -103,3 +103,18 @@ export type JobProgress =
       summaryLineCount: number;
       newSummaryLines: string[];
     };
+
+/**
+ * What a finished job cost (docs/api.md, "Usage"), shown in its `complete` body: the LLM calls of
+ * the run that produced the summary, their tokens (the server's `usage` when it sent one, else the
+ * gateway's own count), the worker's wall time, and the flavor that actually ran (the fallback's
+ * name after a failover). A result served from the cache has `cached: true` and no calls.
+ */
+export interface JobUsage {
+  calls: number;
+  promptTokens: number;
+  completionTokens: number;
+  durationMs: number;
+  flavor: string;
+  cached?: boolean;
+}

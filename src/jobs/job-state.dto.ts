@@ -1,4 +1,4 @@
-import type { SchemaObject } from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
+import type { ReferenceObject, SchemaObject } from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
 import { schemaRef } from '../api-schemas/error-detail.dto';
 
 /** The states of docs/api.md section 4, each a variant of `JobState` told apart by `status`. */
@@ -18,6 +18,7 @@ function stateSchema(
   message: string,
   description: string,
   extra: Record<string, SchemaObject> = {},
+  optional: Record<string, SchemaObject | ReferenceObject> = {},
 ): SchemaObject {
   return {
     type: 'object',
@@ -27,9 +28,41 @@ function stateSchema(
       status: { type: 'string', enum: [status] },
       message: { type: 'string', enum: [message] },
       ...extra,
+      ...optional,
     },
   };
 }
+
+const count = (description: string): SchemaObject => ({ type: 'integer', minimum: 0, description });
+
+/** (new) What a finished job cost: `JobUsage` (jobs/job-payload.ts). */
+const USAGE_SCHEMA: SchemaObject = {
+  type: 'object',
+  description:
+    '(new) What the job cost. Absent from jobs finished by a gateway version that did not record it.',
+  required: ['calls', 'promptTokens', 'completionTokens', 'durationMs', 'flavor'],
+  properties: {
+    calls: count('LLM calls that succeeded in the run that produced the summary (0 for a cached result).'),
+    promptTokens: count(
+      "Prompt tokens of those calls: the server's `usage` when it sent one, else the gateway's count.",
+    ),
+    completionTokens: count(
+      "Completion tokens of those calls: the server's `usage` when it sent one, else the gateway's count.",
+    ),
+    durationMs: count("The worker's time on the job, in milliseconds."),
+    flavor: {
+      type: 'string',
+      description:
+        'The flavor that produced the summary: the requested one, or its `fallback` after a failover.',
+      example: 'small',
+    },
+    cached: {
+      type: 'boolean',
+      description: 'Present and true when the summary came from the result cache (no LLM call).',
+    },
+  },
+  example: { calls: 12, promptTokens: 18250, completionTokens: 2104, durationMs: 4321, flavor: 'small' },
+};
 
 function union(statuses: readonly (keyof typeof JOB_STATE_VARIANTS)[], description: string): SchemaObject {
   return {
@@ -70,9 +103,13 @@ export const JOB_STATE_SCHEMAS: Record<string, SchemaObject> = {
       example: '42',
     },
   }),
-  CompleteState: stateSchema('complete', 'success', 'Done (HTTP 200).', {
-    summarization: { type: 'string', description: 'The result, trimmed.' },
-  }),
+  CompleteState: stateSchema(
+    'complete',
+    'success',
+    'Done (HTTP 200).',
+    { summarization: { type: 'string', description: 'The result, trimmed.' } },
+    { usage: schemaRef('JobUsage') },
+  ),
   ErrorState: stateSchema(
     'error',
     'Task failed',
@@ -98,6 +135,7 @@ export const JOB_STATE_SCHEMAS: Record<string, SchemaObject> = {
     ),
     example: { detail: 'Unknown task status', status: 'unknown', message: 'Task does not exist' },
   },
+  JobUsage: USAGE_SCHEMA,
   PendingJobState: union(
     PENDING_STATUSES,
     'A job not finished yet: queued, started or processing (HTTP 202).',

@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Job, UnrecoverableError } from 'bullmq';
 import type Redis from 'ioredis';
-import type { SummarizationJobData } from './job-payload';
+import type { JobUsage, SummarizationJobData } from './job-payload';
+import { readJobUsage } from './job-status.util';
 
 /**
  * How long a worker waits for the admission of a job it took before refusing it: longer than an
@@ -13,8 +14,8 @@ export const REFUSED_REASON = 'refused: its request was not accepted';
 
 /**
  * The one owner of a job's Redis keys beyond BullMQ's own (docs/architecture.md, "One owner per
- * job's state"): its cancel flag, the partial summary a running job has produced, and the
- * worker's checkpoint. Nobody else builds these keys. Each key expires with the job's result
+ * job's state"): its cancel flag, the partial summary a running job has produced, the
+ * worker's checkpoint, and the usage of a finished job. Nobody else builds these keys. Each key expires with the job's result
  * (`RESULT_TTL`). The API process uses it on its fail-fast connection, a worker on its patient
  * one: the connection belongs to the caller.
  */
@@ -85,6 +86,32 @@ export class JobStateRepository {
   /** A job that finished (or was deleted): its checkpoint and partial summary are dropped. */
   async forgetRun(jobId: string): Promise<void> {
     await this.connection.del(checkpointKey(jobId), partialKey(jobId));
+  }
+
+  /**
+   * What the finished job cost (its `complete` body shows it). Written by the worker just before
+   * the job completes, so it is there when the job reads as complete; kept RESULT_TTL, as the
+   * result, in a key of its own (the job's return value stays the summary string every version
+   * reads).
+   */
+  async saveUsage(jobId: string, usage: JobUsage): Promise<void> {
+    await this.connection.set(usageKey(jobId), JSON.stringify(usage), 'EX', this.ttlSeconds);
+  }
+
+  /** The usage of a finished job; undefined for a job finished before usage was recorded. */
+  async readUsage(jobId: string): Promise<JobUsage | undefined> {
+    const saved = await this.connection.get(usageKey(jobId));
+    if (saved === null) return undefined;
+    try {
+      return readJobUsage(JSON.parse(saved));
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** A finished job deleted by its client: everything kept about it goes. */
+  async forgetFinished(jobId: string): Promise<void> {
+    await this.connection.del(checkpointKey(jobId), partialKey(jobId), usageKey(jobId));
   }
 
   /**
@@ -225,3 +252,4 @@ const idempotencyKey = (scopedKey: string) => `llm-gateway:idempotency:${scopedK
 const cancelledKey = (jobId: string) => `llm-gateway:cancelled:${jobId}`;
 const partialKey = (jobId: string) => `llm-gateway:partial:${jobId}`;
 const checkpointKey = (jobId: string) => `llm-gateway:checkpoint:${jobId}`;
+const usageKey = (jobId: string) => `llm-gateway:usage:${jobId}`;

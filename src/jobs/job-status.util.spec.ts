@@ -1,4 +1,12 @@
-import { httpStatusOf, jobStatusBody, type JobSnapshot, readJobProgress } from './job-status.util';
+import {
+  httpStatusOf,
+  jobStatusBody,
+  type JobSnapshot,
+  readJobProgress,
+  readJobUsage,
+} from './job-status.util';
+
+const usage = { calls: 3, promptTokens: 900, completionTokens: 120, durationMs: 450, flavor: 'small' };
 
 const now = 1_000_000_000;
 const ttl = 60;
@@ -30,6 +38,11 @@ describe('jobStatusBody and httpStatusOf (docs/api.md section 4)', () => {
     [
       { state: 'completed', result: '  Alice : hi\n', finishedOn: now - 1000 },
       { status: 'complete', message: 'success', summarization: 'Alice : hi' },
+      200,
+    ],
+    [
+      { state: 'completed', result: 'Alice : hi', finishedOn: now - 1000, usage },
+      { status: 'complete', message: 'success', summarization: 'Alice : hi', usage },
       200,
     ],
     [
@@ -90,5 +103,24 @@ describe('readJobProgress', () => {
     ],
   ])('%p', (raw, expected) => {
     expect(readJobProgress(raw)).toEqual(expected);
+  });
+});
+
+describe('readJobUsage', () => {
+  it.each<[unknown, object | undefined]>([
+    [usage, usage],
+    [
+      { ...usage, cached: true },
+      { ...usage, cached: true },
+    ],
+    [{ ...usage, cached: 'yes' }, usage],
+    [{ ...usage, calls: -1 }, undefined],
+    [{ ...usage, promptTokens: '9' }, undefined],
+    [{ ...usage, flavor: undefined }, undefined],
+    [{ ...usage, durationMs: Number.NaN }, undefined],
+    ['{"calls":1}', undefined],
+    [null, undefined],
+  ])('%j reads as %j', (raw, expected) => {
+    expect(readJobUsage(raw)).toEqual(expected);
   });
 });

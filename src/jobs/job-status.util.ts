@@ -1,18 +1,18 @@
-import type { JobProgress } from './job-payload';
+import type { JobProgress, JobUsage } from './job-payload';
 
 /** A job as read from Redis, reduced to what the status depends on. */
 export type JobSnapshot =
   | { state: 'missing'; isCancelled: boolean }
   | { state: 'waiting' }
   | { state: 'active'; progress: unknown }
-  | { state: 'completed'; result: string; finishedOn: number | undefined }
+  | { state: 'completed'; result: string; finishedOn: number | undefined; usage?: JobUsage }
   | { state: 'failed'; reason: string; finishedOn: number | undefined };
 
 export type JobStatusBody =
   | { status: 'queued'; message: 'Task is in queue' }
   | { status: 'started'; message: 'Task started' }
   | { status: 'processing'; message: 'Task is in progress'; progress: string }
-  | { status: 'complete'; message: 'success'; summarization: string }
+  | { status: 'complete'; message: 'success'; summarization: string; usage?: JobUsage }
   | { status: 'error'; message: 'Task failed'; details: string; error: string }
   | { status: 'unknown'; message: 'Task does not exist' };
 
@@ -37,7 +37,13 @@ export function jobStatusBody(snapshot: JobSnapshot, now: number, resultTtlSecon
     case 'completed':
       return isExpired(snapshot.finishedOn, now, resultTtlSeconds)
         ? unknownBody()
-        : { status: 'complete', message: 'success', summarization: snapshot.result.trim() };
+        : {
+            status: 'complete',
+            message: 'success',
+            summarization: snapshot.result.trim(),
+            // Jobs finished before usage was recorded have none: their body is v1's, unchanged.
+            ...(snapshot.usage ? { usage: snapshot.usage } : {}),
+          };
     case 'failed':
       return isExpired(snapshot.finishedOn, now, resultTtlSeconds)
         ? unknownBody()
@@ -106,4 +112,23 @@ function errorBody(reason: string): JobStatusBody {
 
 function unknownBody(): JobStatusBody {
   return { status: 'unknown', message: 'Task does not exist' };
+}
+
+/** Narrows a stored usage record to JobUsage; undefined for anything else (never a throw). Pure. */
+export function readJobUsage(raw: unknown): JobUsage | undefined {
+  if (typeof raw !== 'object' || raw === null) return undefined;
+  const candidate = raw as Partial<Record<keyof JobUsage, unknown>>;
+  const counts = [candidate.calls, candidate.promptTokens, candidate.completionTokens, candidate.durationMs];
+  if (!counts.every((count) => typeof count === 'number' && Number.isFinite(count) && count >= 0)) {
+    return undefined;
+  }
+  if (typeof candidate.flavor !== 'string') return undefined;
+  return {
+    calls: candidate.calls as number,
+    promptTokens: candidate.promptTokens as number,
+    completionTokens: candidate.completionTokens as number,
+    durationMs: candidate.durationMs as number,
+    flavor: candidate.flavor,
+    ...(candidate.cached === true ? { cached: true } : {}),
+  };
 }

@@ -143,12 +143,15 @@ export class JobsRepository {
       return { state: 'missing', isCancelled };
     }
     switch (state) {
-      case 'completed':
+      case 'completed': {
+        const usage = await this.withDeadline(this.state.readUsage(jobId));
         return {
           state: 'completed',
           result: typeof job.returnvalue === 'string' ? job.returnvalue : '',
           finishedOn: job.finishedOn,
+          ...(usage ? { usage } : {}),
         };
+      }
       case 'failed':
         return { state: 'failed', reason: job.failedReason || 'unknown error', finishedOn: job.finishedOn };
       case 'active':
@@ -190,7 +193,7 @@ export class JobsRepository {
     const state = await this.withDeadline(job.getState());
     if (state === 'completed' || state === 'failed') {
       await this.withDeadline(job.remove());
-      await this.withDeadline(this.state.forgetRun(jobId));
+      await this.withDeadline(this.state.forgetFinished(jobId));
       return 'deleted';
     }
     await this.withDeadline(this.state.markCancelled(jobId));

@@ -5,7 +5,12 @@ import type Redis from 'ioredis';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { brokerLabel } from '../config/config-values.util';
 import { InferenceClient } from '../inference/inference.client';
-import { type JobProgress, SUMMARIZATION_QUEUE, type SummarizationJobData } from '../jobs/job-payload';
+import {
+  type JobProgress,
+  type JobUsage,
+  SUMMARIZATION_QUEUE,
+  type SummarizationJobData,
+} from '../jobs/job-payload';
 import { JobStateRepository } from '../jobs/job-state.repository';
 import { MetricsService } from '../metrics/metrics.service';
 import { CANCELLED_REASON } from '../jobs/job-status.util';
@@ -117,6 +122,7 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
     const fields = jobFields(job, this.queueLabel);
     const startedAt = performance.now();
     const usage = { llmCalls: 0, promptTokens: 0, completionTokens: 0 };
+    const tokenizer = this.tokenizers.forFlavor(service.route, flavor);
     const checkpoint = checkpointFromSaved(await this.state.readCheckpoint(jobId));
     if (!checkpoint) {
       await this.state.startFresh(jobId);
@@ -156,7 +162,7 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
         flavor,
         template,
         reduceTemplate,
-        tokenizer: this.tokenizers.forFlavor(service.route, flavor),
+        tokenizer,
         maxParallelCalls: this.config.llm.maxConcurrentInferences,
         checkpoint,
       },
@@ -176,7 +182,8 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
           );
           usage.llmCalls += 1;
           usage.promptTokens += completion.promptTokens ?? promptTokens;
-          usage.completionTokens += completion.completionTokens ?? 0;
+          // The server's counts when it sends them (docs/api.md, "Usage"), else ours.
+          usage.completionTokens += completion.completionTokens ?? tokenizer.count(completion.content);
           return completion.content;
         },
         saveCheckpoint: (next) => this.state.saveCheckpoint(jobId, next),
@@ -210,8 +217,15 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
         throw error;
       })
       .finally(() => clearInterval(cancelPoll));
-    await this.state.forgetRun(jobId);
     const durationMs = Math.round(performance.now() - startedAt);
+    await this.state.saveUsage(jobId, {
+      calls: usage.llmCalls,
+      promptTokens: usage.promptTokens,
+      completionTokens: usage.completionTokens,
+      durationMs,
+      flavor: flavor.name,
+    } satisfies JobUsage);
+    await this.state.forgetRun(jobId);
     this.metrics.jobEnded(fields.service, fields.flavor, 'completed', (Date.now() - job.timestamp) / 1000);
     this.logger.log({
       message: `Job ${jobId} completed in ${durationMs} ms (${usage.llmCalls} LLM calls, ${usage.promptTokens} prompt and ${usage.completionTokens} completion tokens)`,

@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { splitTurns, turnLine } from '../../src/chunking/turns.util';
 import { splitLongTurns } from '../../src/chunking/virtual-turns.util';
+import type { JobUsage } from '../../src/jobs/job-payload';
 import { TokenizersService } from '../../src/tokenizers/tokenizers.service';
 import { REPOSITORY_ROOT, startTestGateway, type TestGateway, waitFor } from './gateway';
 import { type LlmSimulator, simulatedAnswer } from './llm-simulator';
@@ -142,6 +143,7 @@ export interface ResultBody {
   summarization?: string;
   details?: string;
   error?: string;
+  usage?: JobUsage;
 }
 
 /** Polls /results until the job ends; returns every body seen, the last one final. */

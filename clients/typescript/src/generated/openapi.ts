@@ -187,6 +187,7 @@ export interface components {
       message: 'success';
       /** @description The result, trimmed. */
       summarization: string;
+      usage?: components['schemas']['JobUsage'];
     };
     /** @description Failed (HTTP 500); a cancelled job has the reason `cancelled`. */
     ErrorState: {
@@ -233,6 +234,33 @@ export interface components {
       message: 'Task does not exist';
       /** @enum {string} */
       detail: 'Unknown task status';
+    };
+    /**
+     * @description (new) What the job cost. Absent from jobs finished by a gateway version that did not record it.
+     * @example {
+     *       "calls": 12,
+     *       "promptTokens": 18250,
+     *       "completionTokens": 2104,
+     *       "durationMs": 4321,
+     *       "flavor": "small"
+     *     }
+     */
+    JobUsage: {
+      /** @description LLM calls that succeeded in the run that produced the summary (0 for a cached result). */
+      calls: number;
+      /** @description Prompt tokens of those calls: the server's `usage` when it sent one, else the gateway's count. */
+      promptTokens: number;
+      /** @description Completion tokens of those calls: the server's `usage` when it sent one, else the gateway's count. */
+      completionTokens: number;
+      /** @description The worker's time on the job, in milliseconds. */
+      durationMs: number;
+      /**
+       * @description The flavor that produced the summary: the requested one, or its `fallback` after a failover.
+       * @example small
+       */
+      flavor: string;
+      /** @description Present and true when the summary came from the result cache (no LLM call). */
+      cached?: boolean;
     };
     /** @description A job not finished yet: queued, started or processing (HTTP 202). */
     PendingJobState:
