@@ -46,6 +46,11 @@ export interface AppConfig {
   promptsPath: string;
   resultTtlSeconds: number;
   /**
+   * How long a summary is kept in the result cache (an identical request is answered from it with
+   * no LLM call); 0 turns the cache off.
+   */
+  resultCacheTtlSeconds: number;
+  /**
    * How long a worker's hold on a job lasts without renewal: a worker that dies mid-job has its
    * job picked up again by another worker within about twice this.
    */

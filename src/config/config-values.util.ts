@@ -8,6 +8,11 @@ export const positiveInteger: ValueParser<number> = (raw) => {
     : { reason: 'must be a positive integer' };
 };
 
+export const nonNegativeInteger: ValueParser<number> = (raw) => {
+  const number = toNumber(raw);
+  return Number.isInteger(number) && number >= 0 ? { value: number } : { reason: 'must be an integer >= 0' };
+};
+
 export const port: ValueParser<number> = (raw) => {
   const number = toNumber(raw);
   return Number.isInteger(number) && number >= 0 && number <= 65535

@@ -82,6 +82,18 @@ export class MetricsService {
     buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300],
     registers: [this.registry],
   });
+  private readonly resultCacheHits = new Counter({
+    name: `${METRIC_PREFIX}result_cache_hits_total`,
+    help: 'Jobs answered from the result cache with no LLM call: a kept result (source=stored) or the run of an identical job that was running (source=shared)',
+    labelNames: ['service', 'flavor', 'source'] as const,
+    registers: [this.registry],
+  });
+  private readonly resultCacheMisses = new Counter({
+    name: `${METRIC_PREFIX}result_cache_misses_total`,
+    help: 'Jobs that looked the result cache up and ran the pipeline',
+    labelNames: ['service', 'flavor'] as const,
+    registers: [this.registry],
+  });
   private readonly openWebSockets = new Gauge({
     name: `${METRIC_PREFIX}websockets_open`,
     help: 'WebSockets open on this API process',
@@ -160,6 +172,14 @@ export class MetricsService {
     if (tokens.serverPrompt !== undefined)
       this.promptTokens.inc({ model, source: 'server' }, tokens.serverPrompt);
     if (tokens.serverCompletion !== undefined) this.completionTokens.inc({ model }, tokens.serverCompletion);
+  }
+
+  resultCacheHit(service: string, flavor: string, source: 'stored' | 'shared'): void {
+    this.resultCacheHits.inc({ service, flavor, source });
+  }
+
+  resultCacheMiss(service: string, flavor: string): void {
+    this.resultCacheMisses.inc({ service, flavor });
   }
 
   permitWaited(seconds: number): void {

@@ -8,6 +8,7 @@ import { JobStateRepository } from '../jobs/job-state.repository';
 import { PromptsModule } from '../prompts/prompts.module';
 import { createRedisConnection } from '../redis/redis.client';
 import { TokenizersModule } from '../tokenizers/tokenizers.module';
+import { ResultCacheRepository } from './result-cache.repository';
 import { SummarizationProcessor, WORKER_CONNECTION } from './summarization.processor';
 
 /**
@@ -76,6 +77,12 @@ export class PipelineModule {
         {
           provide: JobStateRepository,
           useFactory: () => new JobStateRepository(connection, config.resultTtlSeconds),
+        },
+        {
+          provide: ResultCacheRepository,
+          // A running job's lease lasts as long as its lock: a dead worker's lease frees itself as
+          // soon as its job could be resumed elsewhere.
+          useFactory: () => new ResultCacheRepository(connection, config.resultCacheTtlSeconds, lockMs),
         },
       ],
     };

@@ -1,4 +1,5 @@
 import { WorkerHost } from '@nestjs/bullmq';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
 import type Redis from 'ioredis';
@@ -6,6 +7,7 @@ import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { brokerLabel } from '../config/config-values.util';
 import { InferenceClient } from '../inference/inference.client';
 import {
+  type FlavorParameters,
   type JobProgress,
   type JobUsage,
   SUMMARIZATION_QUEUE,
@@ -17,6 +19,8 @@ import { CANCELLED_REASON } from '../jobs/job-status.util';
 import { PromptStore } from '../prompts/prompts.repository';
 import { TokenizersService } from '../tokenizers/tokenizers.service';
 import { checkpointFromSaved, progressToReport, type ReportedProgress } from './job-progress.util';
+import { type CachedResult, ResultCacheRepository } from './result-cache.repository';
+import { resultCacheKey } from './result-cache-key.util';
 import { summarize } from './summarize';
 
 /** The worker's patient Redis connection (PipelineModule creates it, the processor closes it). */
@@ -26,6 +30,8 @@ export const WORKER_CONNECTION = Symbol('WORKER_CONNECTION');
 const HAND_BACK_TIMEOUT_MS = 10_000;
 /** How often a running job reads its cancel flag, to abort its calls in flight. */
 const CANCEL_POLL_MS = 500;
+/** How often a job waiting for an identical job's run looks for its result. */
+const CACHE_WAIT_POLL_MS = 200;
 
 /**
  * The worker role: runs CONCURRENCY summarization jobs at once (the BullMQ Worker is built by
@@ -52,6 +58,7 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
     private readonly state: JobStateRepository,
     @Inject(WORKER_CONNECTION) private readonly connection: Redis,
     private readonly metrics: MetricsService,
+    private readonly cache: ResultCacheRepository,
   ) {
     super();
   }
@@ -121,7 +128,146 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
     const { service, flavor, text } = job.data;
     const fields = jobFields(job, this.queueLabel);
     const startedAt = performance.now();
-    const usage = { llmCalls: 0, promptTokens: 0, completionTokens: 0 };
+    const templates = await this.readTemplates(service, flavor);
+    // Result cache (docs/architecture.md, "Result cache"): a kept result, or the run of an
+    // identical job running now, answers this one with no LLM call.
+    const cacheKey = this.cache.isEnabled
+      ? resultCacheKey({ service, flavor, text, ...templates })
+      : undefined;
+    if (cacheKey !== undefined) {
+      const cached = await this.cachedResultOrLease(job, cacheKey);
+      if (cached) return this.completeFromCache(job, cached, startedAt);
+      this.metrics.resultCacheMiss(fields.service, fields.flavor);
+    }
+    const leaseRenewal =
+      cacheKey === undefined
+        ? undefined
+        : setInterval(() => {
+            this.cache.renewLease(cacheKey, jobId).catch(() => undefined); // Redis away: the next renewal
+          }, this.cache.renewEveryMs);
+    const counts = { calls: 0, promptTokens: 0, completionTokens: 0 };
+    let summary: string;
+    try {
+      summary = await this.runPipeline(job, flavor, templates, counts);
+    } catch (error) {
+      // Waiting identical jobs take the lease and run themselves.
+      if (cacheKey !== undefined) await this.cache.releaseLease(cacheKey, jobId).catch(() => undefined);
+      throw error;
+    } finally {
+      clearInterval(leaseRenewal);
+    }
+    const durationMs = Math.round(performance.now() - startedAt);
+    const usage: JobUsage = { ...counts, durationMs, flavor: flavor.name };
+    if (cacheKey !== undefined) {
+      await this.cache.store(cacheKey, jobId, { summary, usage }).catch((error: unknown) => {
+        // The job's result is good: only later identical jobs miss it.
+        this.logger.warn({ message: `Job ${jobId}: result not cached (${String(error)})`, ...fields });
+      });
+    }
+    await this.state.saveUsage(jobId, usage);
+    await this.state.forgetRun(jobId);
+    this.metrics.jobEnded(fields.service, fields.flavor, 'completed', (Date.now() - job.timestamp) / 1000);
+    this.logger.log({
+      message: `Job ${jobId} completed in ${durationMs} ms (${counts.calls} LLM calls, ${counts.promptTokens} prompt and ${counts.completionTokens} completion tokens)`,
+      ...fields,
+      durationMs,
+      llmCalls: counts.calls,
+      promptTokens: counts.promptTokens,
+      completionTokens: counts.completionTokens,
+      flavorUsed: usage.flavor,
+    });
+    return summary;
+  }
+
+  /** The service's prompt and the flavor's reduce prompt, read now (a prompt file is read at each use). */
+  private async readTemplates(
+    service: SummarizationJobData['service'],
+    flavor: FlavorParameters,
+  ): Promise<{ template: string; reduceTemplate: string }> {
+    const template = (await this.prompts.read(service.promptName)).template;
+    const reduceTemplate = flavor.reduceSummary
+      ? (await this.prompts.read(flavor.reduce_prompt ?? service.promptName)).template
+      : template;
+    return { template, reduceTemplate };
+  }
+
+  /**
+   * The cached result of this job's key, waiting for an identical job that is running to finish
+   * (single flight); undefined once this job holds the key's run lease and must run itself. A
+   * holder that dies lets its lease expire, and a waiting job takes it over.
+   */
+  private async cachedResultOrLease(
+    job: Job<SummarizationJobData, string>,
+    cacheKey: string,
+  ): Promise<{ result: CachedResult; isShared: boolean } | undefined> {
+    const jobId = job.id ?? '';
+    let waitedFor: string | undefined;
+    for (;;) {
+      const lookup = await this.cache.lookUp(cacheKey, jobId);
+      switch (lookup.kind) {
+        case 'hit':
+          return { result: lookup.result, isShared: waitedFor !== undefined };
+        case 'run':
+          return undefined;
+        case 'wait':
+          if (waitedFor !== lookup.holderJobId) {
+            waitedFor = lookup.holderJobId;
+            this.logger.log({
+              message: `Job ${jobId} waits for job ${waitedFor}, an identical request running now`,
+              ...jobFields(job, this.queueLabel),
+            });
+          }
+          if (this.stopping.signal.aborted) throw new Error('worker stopping');
+          if (await this.state.isCancelled(jobId)) throw new UnrecoverableError(CANCELLED_REASON);
+          await sleep(CACHE_WAIT_POLL_MS);
+          break;
+      }
+    }
+  }
+
+  /** A job answered by the cache: a complete job like any other, its usage marked `cached`. */
+  private async completeFromCache(
+    job: Job<SummarizationJobData, string>,
+    cached: { result: CachedResult; isShared: boolean },
+    startedAt: number,
+  ): Promise<string> {
+    const jobId = job.id ?? '';
+    const fields = jobFields(job, this.queueLabel);
+    const durationMs = Math.round(performance.now() - startedAt);
+    await this.state.saveUsage(jobId, {
+      calls: 0,
+      promptTokens: 0,
+      completionTokens: 0,
+      durationMs,
+      flavor: cached.result.usage.flavor,
+      cached: true,
+    });
+    await this.state.forgetRun(jobId);
+    this.metrics.resultCacheHit(fields.service, fields.flavor, cached.isShared ? 'shared' : 'stored');
+    this.metrics.jobEnded(fields.service, fields.flavor, 'completed', (Date.now() - job.timestamp) / 1000);
+    this.logger.log({
+      message: `Job ${jobId} completed in ${durationMs} ms from the result cache (${cached.isShared ? 'the run of an identical job' : 'a kept result'}, no LLM call)`,
+      ...fields,
+      durationMs,
+      flavorUsed: cached.result.usage.flavor,
+    });
+    return cached.result.summary;
+  }
+
+  /**
+   * The pipeline on one flavor, from the job's checkpoint: `summarize()` with the calls, the
+   * checkpoints, the progress and the cancellation wired to Redis and the LLM. Adds each call's
+   * tokens to `usage`.
+   */
+  private async runPipeline(
+    job: Job<SummarizationJobData, string>,
+    flavor: FlavorParameters,
+    templates: { template: string; reduceTemplate: string },
+    usage: { calls: number; promptTokens: number; completionTokens: number },
+  ): Promise<string> {
+    const jobId = job.id ?? '';
+    const { service, text } = job.data;
+    const fields = jobFields(job, this.queueLabel);
     const tokenizer = this.tokenizers.forFlavor(service.route, flavor);
     const checkpoint = checkpointFromSaved(await this.state.readCheckpoint(jobId));
     if (!checkpoint) {
@@ -135,10 +281,6 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
     let publishedLineCount = checkpoint ? await this.state.partialLineCount(jobId) : 0;
     let lastReported: ReportedProgress | undefined;
 
-    const template = (await this.prompts.read(service.promptName)).template;
-    const reduceTemplate = flavor.reduceSummary
-      ? (await this.prompts.read(flavor.reduce_prompt ?? service.promptName)).template
-      : template;
     // A job's calls abort when the job is cancelled (DELETE /results/<id> sets a flag in Redis, read
     // here every CANCEL_POLL_MS) or this worker stops; summarize() aborts them on the first failure.
     const cancelled = new AbortController();
@@ -155,13 +297,13 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
         .finally(() => (isPolling = false));
     }, CANCEL_POLL_MS);
     const jobSignal = AbortSignal.any([this.stopping.signal, cancelled.signal]);
-    const summary = await summarize(
+    return summarize(
       {
         text,
         fields: service.fields,
         flavor,
-        template,
-        reduceTemplate,
+        template: templates.template,
+        reduceTemplate: templates.reduceTemplate,
         tokenizer,
         maxParallelCalls: this.config.llm.maxConcurrentInferences,
         checkpoint,
@@ -180,7 +322,7 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
             },
             callSignal ? AbortSignal.any([jobSignal, callSignal]) : jobSignal,
           );
-          usage.llmCalls += 1;
+          usage.calls += 1;
           usage.promptTokens += completion.promptTokens ?? promptTokens;
           // The server's counts when it sends them (docs/api.md, "Usage"), else ours.
           usage.completionTokens += completion.completionTokens ?? tokenizer.count(completion.content);
@@ -217,23 +359,6 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
         throw error;
       })
       .finally(() => clearInterval(cancelPoll));
-    const durationMs = Math.round(performance.now() - startedAt);
-    await this.state.saveUsage(jobId, {
-      calls: usage.llmCalls,
-      promptTokens: usage.promptTokens,
-      completionTokens: usage.completionTokens,
-      durationMs,
-      flavor: flavor.name,
-    } satisfies JobUsage);
-    await this.state.forgetRun(jobId);
-    this.metrics.jobEnded(fields.service, fields.flavor, 'completed', (Date.now() - job.timestamp) / 1000);
-    this.logger.log({
-      message: `Job ${jobId} completed in ${durationMs} ms (${usage.llmCalls} LLM calls, ${usage.promptTokens} prompt and ${usage.completionTokens} completion tokens)`,
-      ...fields,
-      durationMs,
-      ...usage,
-    });
-    return summary;
   }
 }
 

@@ -81,6 +81,9 @@ export async function startTestGateway(
       SERVICES_BROKER: redisUrl,
       HTTP_PORT: '0',
       ROLE: 'api',
+      // Tests and benches submit the same text again and count the LLM calls: the result cache
+      // would answer them. Its own tests turn it on.
+      RESULT_CACHE_TTL: '0',
       ...options.env,
     },
     root,

@@ -7,7 +7,8 @@ import { findFreePort } from './redis-server';
 export function startGatewayProcess(cwd: string, env: Record<string, string>): ChildProcess {
   return spawn(process.execPath, [join(REPOSITORY_ROOT, 'dist/main.js')], {
     cwd,
-    env: { PATH: process.env.PATH ?? '', LOG_FORMAT: 'json', ...env },
+    // RESULT_CACHE_TTL=0: see startTestGateway.
+    env: { PATH: process.env.PATH ?? '', LOG_FORMAT: 'json', RESULT_CACHE_TTL: '0', ...env },
     stdio: 'ignore',
   });
 }

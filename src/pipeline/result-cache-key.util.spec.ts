@@ -1,0 +1,62 @@
+import type { FlavorParameters } from '../jobs/job-payload';
+import { type ResultCacheInput, resultCacheKey } from './result-cache-key.util';
+
+const flavor: FlavorParameters = {
+  name: 'small',
+  modelName: 'small-model',
+  totalContextLength: 4096,
+  maxGenerationLength: 512,
+  tokenizerClass: 'cl100k_base',
+  createNewTurnAfter: 120,
+  summaryTurns: 3,
+  maxNewTurns: 9,
+  temperature: 0.2,
+  top_p: 0.7,
+  reduceSummary: false,
+  consolidateSummary: false,
+  type: 'abstractive',
+  reduce_prompt: null,
+};
+
+const base: ResultCacheInput = {
+  service: { route: 'summarize/en', promptName: 'summarize-en', fields: 2 },
+  flavor,
+  text: 'Alice : hello\nBob : hi',
+  template: 'Summary:\n{}\nTurns:\n{}',
+  reduceTemplate: 'Merge:\n{}',
+};
+
+describe('resultCacheKey', () => {
+  const key = resultCacheKey(base);
+
+  it('is a sha256 in hex that does not contain the text', () => {
+    expect(key).toMatch(/^[0-9a-f]{64}$/);
+    expect(resultCacheKey({ ...base })).toBe(key);
+  });
+
+  it.each<[string, Partial<ResultCacheInput>]>([
+    ['another text', { text: 'Alice : hello\nBob : hi!' }],
+    ['another route', { service: { ...base.service, route: 'summarize/fr' } }],
+    ['another fields', { service: { ...base.service, fields: 1 } }],
+    ['another flavor name', { flavor: { ...flavor, name: 'large' } }],
+    ['another model', { flavor: { ...flavor, modelName: 'other-model' } }],
+    ['another temperature', { flavor: { ...flavor, temperature: 0.3 } }],
+    ['another top_p', { flavor: { ...flavor, top_p: 0.9 } }],
+    ['another budget', { flavor: { ...flavor, maxNewTurns: 8 } }],
+    ['another output type', { flavor: { ...flavor, type: 'markdown' } }],
+    ['another prompt content', { template: 'Summary:\n{}\nNew turns:\n{}' }],
+    ['text moved into the prompt', { template: `${base.template}A`, text: base.text.slice(1) }],
+  ])('changes with %s', (_, change) => {
+    expect(resultCacheKey({ ...base, ...change })).not.toBe(key);
+  });
+
+  it('reads the reduce prompt only when the flavor reduces', () => {
+    expect(resultCacheKey({ ...base, reduceTemplate: 'Other:\n{}' })).toBe(key);
+    const reducing = { ...base, flavor: { ...flavor, reduceSummary: true } };
+    expect(resultCacheKey({ ...reducing, reduceTemplate: 'Other:\n{}' })).not.toBe(resultCacheKey(reducing));
+  });
+
+  it('ignores the prompt file name: the contents decide', () => {
+    expect(resultCacheKey({ ...base, service: { ...base.service, promptName: 'renamed' } })).toBe(key);
+  });
+});
