@@ -291,6 +291,21 @@ describe('LlmSimulator over HTTP, as vLLM', () => {
     expect((await chat({ model: 'small-model' })).status).toBe(200);
   });
 
+  it('fails one model alone after N requests, the others answering, until reset', async () => {
+    simulator.failModel('small-model', { kind: 'server_error' }, 2);
+    simulator.injectFaults({ kind: 'rate_limit', retryAfterSeconds: 1 });
+    const statuses = async (model: string, count: number) => {
+      const seen: number[] = [];
+      for (let call = 0; call < count; call += 1) seen.push((await chat({ model })).status);
+      return seen;
+    };
+    expect(await statuses('small-model', 2)).toEqual([429, 200]);
+    expect(await statuses('small-model', 3)).toEqual([500, 500, 500]);
+    expect(await statuses('gpt-4o-mini', 1)).toEqual([200]);
+    simulator.reset();
+    expect(await statuses('small-model', 1)).toEqual([200]);
+  });
+
   it('hangs when asked to, until the client gives up', async () => {
     simulator.injectFaults({ kind: 'hang' });
     const outcome = await chat({ model: 'small-model' }, AbortSignal.timeout(300)).then(

@@ -77,7 +77,7 @@ export class InferenceClient implements OnModuleDestroy {
   /**
    * One chat completion with a single user message. Retries 429/5xx/timeouts/connection errors
    * up to MAX_RETRIES attempts; throws InferenceError CONTEXT_LENGTH at once for a context-length
-   * rejection, REQUEST_REJECTED for other 4xx, RETRIES_EXHAUSTED with the last reason, or
+   * rejection, MODEL_NOT_FOUND for a 404, REQUEST_REJECTED for other 4xx, RETRIES_EXHAUSTED with the last reason, or
    * CANCELLED when `signal` aborts.
    */
   async complete(request: CompletionRequest, signal?: AbortSignal): Promise<Completion> {
@@ -109,7 +109,7 @@ export class InferenceClient implements OnModuleDestroy {
           case 'fatal':
             throw new InferenceError(
               `LLM API rejected the request (${failure.status ?? '?'}): ${failure.message}`,
-              'REQUEST_REJECTED',
+              failure.status === 404 ? 'MODEL_NOT_FOUND' : 'REQUEST_REJECTED',
             );
           case 'retryable':
             lastFailure =

@@ -1,8 +1,10 @@
 export type InferenceErrorCode =
   /** The prompt plus max_tokens exceed the model's context: split the batch and go on. */
   | 'CONTEXT_LENGTH'
-  /** A 4xx other than 429: retrying cannot help (bad model name, bad key, bad request). */
+  /** A 4xx other than 429 and 404: retrying cannot help (bad key, bad request). */
   | 'REQUEST_REJECTED'
+  /** A 404: the server does not serve this model (vLLM: "The model `x` does not exist"). */
+  | 'MODEL_NOT_FOUND'
   /** Every attempt failed with a retryable error. */
   | 'RETRIES_EXHAUSTED'
   | 'CANCELLED';

@@ -29,6 +29,11 @@ export interface FlavorParameters {
   type: OutputType;
   /** `null` or absent: the reduce step uses the service's own prompt. */
   reduce_prompt?: string | null;
+  /**
+   * (new) Name of another flavor of the same service that a job goes on with when this flavor's
+   * model fails (docs/api.md, "Failover"); `null` or absent: none.
+   */
+  fallback?: string | null;
 }
 
 /**
@@ -50,6 +55,7 @@ const FLAVOR_FIELD_ORDER: Record<keyof FlavorParameters, true> = {
   consolidateSummary: true,
   reduce_prompt: true,
   type: true,
+  fallback: true,
 };
 export const FLAVOR_FIELDS = Object.keys(FLAVOR_FIELD_ORDER) as (keyof FlavorParameters)[];
 
@@ -82,6 +88,12 @@ export interface SummarizationJobData {
   service: { route: string; promptName: string; fields: 1 | 2 };
   flavor: FlavorParameters;
   text: string;
+  /**
+   * (new) The flavors `flavor.fallback` leads to, in order, per-request overrides applied: a job
+   * whose model fails goes on with the next one. Absent (jobs queued before failover existed,
+   * flavors without fallback): none.
+   */
+  fallbackFlavors?: FlavorParameters[];
   /**
    * Set by this version's API: the job runs only once its request was accepted
    * (JobStateRepository admission). Jobs queued before it carry none and run as they did.

@@ -83,9 +83,26 @@ export class JobStateRepository {
     await this.connection.del(partialKey(jobId));
   }
 
-  /** A job that finished (or was deleted): its checkpoint and partial summary are dropped. */
+  /** A job that finished (or was deleted): its checkpoint, partial summary and flavor are dropped. */
   async forgetRun(jobId: string): Promise<void> {
-    await this.connection.del(checkpointKey(jobId), partialKey(jobId));
+    await this.connection.del(checkpointKey(jobId), partialKey(jobId), flavorKey(jobId));
+  }
+
+  /**
+   * A job that failed over to another flavor (docs/api.md, "Failover"): the flavor it runs on
+   * now, so that a worker resuming it goes on with that flavor, never back to the failed one.
+   * With `isStartingOver`, the checkpoint and partial summary of the failed flavor go, in the same
+   * step (their plan was another flavor's).
+   */
+  async switchFlavor(jobId: string, flavorName: string, isStartingOver: boolean): Promise<void> {
+    const transaction = this.connection.multi().set(flavorKey(jobId), flavorName, 'EX', this.ttlSeconds);
+    if (isStartingOver) transaction.del(checkpointKey(jobId), partialKey(jobId));
+    await transaction.exec();
+  }
+
+  /** The flavor a job failed over to; undefined while it runs on the flavor it was sent with. */
+  async readSwitchedFlavor(jobId: string): Promise<string | undefined> {
+    return (await this.connection.get(flavorKey(jobId))) ?? undefined;
   }
 
   /**
@@ -111,7 +128,7 @@ export class JobStateRepository {
 
   /** A finished job deleted by its client: everything kept about it goes. */
   async forgetFinished(jobId: string): Promise<void> {
-    await this.connection.del(checkpointKey(jobId), partialKey(jobId), usageKey(jobId));
+    await this.connection.del(checkpointKey(jobId), partialKey(jobId), flavorKey(jobId), usageKey(jobId));
   }
 
   /**
@@ -253,3 +270,4 @@ const cancelledKey = (jobId: string) => `llm-gateway:cancelled:${jobId}`;
 const partialKey = (jobId: string) => `llm-gateway:partial:${jobId}`;
 const checkpointKey = (jobId: string) => `llm-gateway:checkpoint:${jobId}`;
 const usageKey = (jobId: string) => `llm-gateway:usage:${jobId}`;
+const flavorKey = (jobId: string) => `llm-gateway:flavor:${jobId}`;

@@ -21,6 +21,8 @@ import { TokenizersService } from '../tokenizers/tokenizers.service';
 import { checkpointFromSaved, progressToReport, type ReportedProgress } from './job-progress.util';
 import { type CachedResult, ResultCacheRepository } from './result-cache.repository';
 import { resultCacheKey } from './result-cache-key.util';
+import { fillTemplate } from '../prompts/prompt-template.util';
+import { hasRoomForText, isFailoverError, isPlanShared } from './failover.util';
 import { summarize } from './summarize';
 
 /** The worker's patient Redis connection (PipelineModule creates it, the processor closes it). */
@@ -147,8 +149,9 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
           }, this.cache.renewEveryMs);
     const counts = { calls: 0, promptTokens: 0, completionTokens: 0 };
     let summary: string;
+    let flavorUsed: FlavorParameters;
     try {
-      summary = await this.runPipeline(job, flavor, templates, counts);
+      ({ summary, flavor: flavorUsed } = await this.runWithFailover(job, templates, counts));
     } catch (error) {
       // Waiting identical jobs take the lease and run themselves.
       if (cacheKey !== undefined) await this.cache.releaseLease(cacheKey, jobId).catch(() => undefined);
@@ -157,7 +160,7 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
       clearInterval(leaseRenewal);
     }
     const durationMs = Math.round(performance.now() - startedAt);
-    const usage: JobUsage = { ...counts, durationMs, flavor: flavor.name };
+    const usage: JobUsage = { ...counts, durationMs, flavor: flavorUsed.name };
     if (cacheKey !== undefined) {
       await this.cache.store(cacheKey, jobId, { summary, usage }).catch((error: unknown) => {
         // The job's result is good: only later identical jobs miss it.
@@ -252,6 +255,72 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
       flavorUsed: cached.result.usage.flavor,
     });
     return cached.result.summary;
+  }
+
+  /**
+   * The pipeline on the job's flavor, then on each flavor of its fallback chain in turn while a
+   * model fails (docs/api.md, "Failover"). A flavor whose prompt alone fills its context can run
+   * no text: the job starts on the first flavor of the chain that can. A failover keeps the
+   * checkpoint when the next flavor plans the text the same way (isPlanShared), else the job
+   * starts over on it. Returns the summary and the flavor that produced it.
+   */
+  private async runWithFailover(
+    job: Job<SummarizationJobData, string>,
+    requestedTemplates: { template: string; reduceTemplate: string },
+    usage: { calls: number; promptTokens: number; completionTokens: number },
+  ): Promise<{ summary: string; flavor: FlavorParameters }> {
+    const jobId = job.id ?? '';
+    const { service } = job.data;
+    const fields = jobFields(job, this.queueLabel);
+    const chain = [job.data.flavor, ...(job.data.fallbackFlavors ?? [])];
+    // A job resumed after a failover goes on with the flavor it had switched to.
+    const switchedTo = await this.state.readSwitchedFlavor(jobId);
+    let index = Math.max(
+      0,
+      chain.findIndex((candidate) => candidate.name === switchedTo),
+    );
+    let templates =
+      index === 0 ? requestedTemplates : await this.readTemplates(service, chain[index] ?? job.data.flavor);
+    for (;;) {
+      const flavor = chain[index] ?? job.data.flavor;
+      const next = chain[index + 1];
+      const switchTo = async (reason: string, isStartingOver: boolean) => {
+        if (!next) return;
+        await this.state.switchFlavor(jobId, next.name, isStartingOver);
+        this.logger.warn({
+          message: `Job ${jobId}: ${reason}; it goes on with its fallback flavor ${next.name}${isStartingOver ? ' from the start' : ' from its checkpoint'}`,
+          ...fields,
+          failedFlavor: flavor.name,
+          fallbackFlavor: next.name,
+        });
+        templates = await this.readTemplates(service, next);
+        index += 1;
+      };
+      if (next) {
+        const tokenizer = this.tokenizers.forFlavor(service.route, flavor);
+        const promptTokens = tokenizer.count(
+          fillTemplate(templates.template, service.fields === 2 ? ['', ''] : ['']),
+        );
+        if (!hasRoomForText(flavor, promptTokens)) {
+          await switchTo(
+            `flavor ${flavor.name} has no room for any text (its prompt alone takes ${promptTokens} tokens of totalContextLength ${flavor.totalContextLength} after maxGenerationLength ${flavor.maxGenerationLength})`,
+            true,
+          );
+          continue;
+        }
+      }
+      try {
+        return { summary: await this.runPipeline(job, flavor, templates, usage), flavor };
+      } catch (error) {
+        if (!next || !isFailoverError(error) || this.stopping.signal.aborted) throw error;
+        const isSameTokenizer =
+          this.tokenizers.forFlavor(service.route, flavor) === this.tokenizers.forFlavor(service.route, next);
+        await switchTo(
+          `flavor ${flavor.name} failed (${error instanceof Error ? error.message : String(error)})`,
+          !(isSameTokenizer && isPlanShared(flavor, next)),
+        );
+      }
+    }
   }
 
   /**

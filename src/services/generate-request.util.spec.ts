@@ -4,8 +4,8 @@ import { validateGenerateRequest } from './generate-request.util';
 import { ServicesError } from './services.error';
 import { parseManifestFile, type ServiceDefinition } from './manifest-validation.util';
 
-function loadService(): ServiceDefinition {
-  const text = readFileSync(join(__dirname, '../../test/fixtures/manifests/ok/readme-style.yaml'), 'utf8');
+function loadService(file = 'readme-style.yaml'): ServiceDefinition {
+  const text = readFileSync(join(__dirname, '../../test/fixtures/manifests/ok', file), 'utf8');
   const result = parseManifestFile(text, {});
   if (!result.isValid || !result.services[0]) throw new Error('fixture must be valid');
   return result.services[0];
@@ -24,6 +24,20 @@ describe('validateGenerateRequest', () => {
     const request = validateGenerateRequest(service, valid);
     expect(request.text).toBe('Alice : hello');
     expect(request.flavor).toMatchObject({ name: 'llama', temperature: 0.2, top_p: 0.7 });
+    expect(request.fallbacks).toEqual([]);
+  });
+
+  it.each([
+    ['big', ['medium', 'small']],
+    ['medium', ['small']],
+    ['small', []],
+    ['spare', []],
+  ])('(new) flavor %s fails over to %j, with the same sampling overrides', (flavor, chain) => {
+    const chained = loadService('fallback-chain.yaml');
+    const request = validateGenerateRequest(chained, { ...valid, flavor, temperature: '0.9' });
+    expect(request.fallbacks.map((fallback) => fallback.name)).toEqual(chain);
+    expect(request.fallbacks.every((fallback) => fallback.temperature === 0.9)).toBe(true);
+    expect(chained.manifest.flavor.every((candidate) => candidate.temperature === 0.2)).toBe(true);
   });
 
   it.each([

@@ -16,6 +16,8 @@ export interface GenerateRequest {
   service: ServiceDefinition;
   /** A plain copy of the flavor, per-request overrides applied. */
   flavor: FlavorParameters;
+  /** (new) The flavors its `fallback` chain leads to, in order, the same overrides applied. */
+  fallbacks: FlavorParameters[];
   text: string;
 }
 
@@ -54,17 +56,23 @@ export function validateGenerateRequest(
   if (topP !== undefined && !(topP > 0 && topP <= 1)) {
     throw new ServicesError('top_p must be greater than 0 and at most 1', 'INVALID_PARAMETER');
   }
-  return {
-    service,
-    // A copy: the manifest's flavor must keep its own values for the next request.
-    flavor: {
-      // eslint-disable-next-line @typescript-eslint/no-misused-spread -- FlavorManifest has no methods
-      ...flavor,
-      temperature: temperature ?? flavor.temperature,
-      top_p: topP ?? flavor.top_p,
-    },
-    text,
-  };
+  // Copies: the manifest's flavors must keep their own values for the next request.
+  const withOverrides = (parameters: FlavorParameters): FlavorParameters => ({
+    ...parameters,
+    temperature: temperature ?? parameters.temperature,
+    top_p: topP ?? parameters.top_p,
+  });
+  const fallbacks: FlavorParameters[] = [];
+  const tried = new Set([flavor.name]);
+  for (let next = flavor.fallback; typeof next === 'string' && !tried.has(next);) {
+    const name: string = next;
+    const fallback = service.manifest.flavor.find((candidate) => candidate.name === name);
+    if (!fallback) break; // the manifest's validation refuses such a name
+    tried.add(name);
+    fallbacks.push(withOverrides(fallback));
+    next = fallback.fallback;
+  }
+  return { service, flavor: withOverrides(flavor), fallbacks, text };
 }
 
 function decodeContent(content: unknown): string {

@@ -56,6 +56,13 @@ describe('parseManifestFile: ok/', () => {
     });
   });
 
+  it('(new) reads fallback: a chain of flavor names, null meaning none', () => {
+    const result = parseManifestFile(read('ok', 'fallback-chain.yaml'), env);
+    if (!result.isValid) throw new Error(JSON.stringify(result.problems));
+    const flavors = result.services[0]?.manifest.flavor ?? [];
+    expect(flavors.map((flavor) => flavor.fallback)).toEqual(['medium', 'small', undefined, null]);
+  });
+
   it('resolves ${oc.env:...} inside a manifest', () => {
     const result = parseManifestFile(read('ok', 'env-interpolated.yaml'), env);
     if (!result.isValid) throw new Error('expected valid');
@@ -183,6 +190,14 @@ describe('parseManifestFile: not-ok/', () => {
     ['reduce-prompt-path.yaml', 'en', 'flavor[0].reduce_prompt', /reduce_prompt must match/],
     ['node-reference-missing.yaml', 'en', undefined, /"swagger.nowhere" not found/],
     ['boolean-y.yaml', 'en', 'flavor[0].consolidateSummary', /true or false/],
+    [
+      'fallback-unknown.yaml',
+      'summarize/en',
+      'flavor[0].fallback',
+      /fallback "ghost" is not a flavor of this service \(flavors: big, small\)/,
+    ],
+    ['fallback-self.yaml', 'summarize/en', 'flavor[0].fallback', /fallback "big" names the flavor itself/],
+    ['fallback-cycle.yaml', 'summarize/en', 'flavor[0].fallback', /fallback makes a cycle: a -> b -> c -> a/],
   ])('%s is rejected: service %p, field %p', (file, serviceKey, field, message) => {
     const result = parseManifestFile(read('not-ok', file), env);
     if (result.isValid) throw new Error(`${file} was accepted`);

@@ -121,6 +121,9 @@ function validateService(
     };
   }
 
+  const fallbackProblem = findFallbackProblem(manifest.flavor);
+  if (fallbackProblem) return problem(fallbackProblem.field, fallbackProblem.message);
+
   const route = manifest.route ?? key;
   if (!ROUTE_PATTERN.test(route) || route.includes('..')) {
     return problem(
@@ -133,6 +136,41 @@ function validateService(
     service: { key, route, fileLabel: '', manifest, published: publishedManifest(resolved, route) },
     warnings: unknownFieldWarnings(key, resolved),
   };
+}
+
+/**
+ * A flavor's `fallback` must name another flavor of the same service, and following fallbacks
+ * must never come back to a flavor already tried (a cycle would fail over forever). Returns the
+ * first faulty field (`flavor[i].fallback`) and why; undefined when every fallback is sound.
+ */
+function findFallbackProblem(
+  flavors: readonly { name: string; fallback?: string | null }[],
+): { field: string; message: string } | undefined {
+  const indexByName = new Map(flavors.map((flavor, index) => [flavor.name, index]));
+  for (const [index, flavor] of flavors.entries()) {
+    const field = `flavor[${index}].fallback`;
+    const target = flavor.fallback;
+    if (target === undefined || target === null) continue;
+    if (target === flavor.name) {
+      return { field, message: `fallback "${target}" names the flavor itself` };
+    }
+    if (!indexByName.has(target)) {
+      return {
+        field,
+        message: `fallback "${target}" is not a flavor of this service (flavors: ${[...indexByName.keys()].join(', ')})`,
+      };
+    }
+    const chain = [flavor.name];
+    for (let next: string | null | undefined = target; next !== undefined && next !== null;) {
+      if (chain.includes(next)) {
+        return { field, message: `fallback makes a cycle: ${[...chain, next].join(' -> ')}` };
+      }
+      chain.push(next);
+      const nextIndex = indexByName.get(next);
+      next = nextIndex === undefined ? undefined : flavors[nextIndex]?.fallback;
+    }
+  }
+  return undefined;
 }
 
 /**

@@ -154,6 +154,12 @@ export class FlavorManifest implements FlavorParameters {
   @IsString({ message: 'reduce_prompt must be a string' })
   @Matches(FILE_NAME_PATTERN, { message: 'reduce_prompt must match [A-Za-z0-9._-]+' })
   reduce_prompt?: string | null;
+
+  // (new) Checked against the service's other flavors by validateService (unknown, self, cycle).
+  @IsOptional()
+  @IsString({ message: 'fallback must be the name of another flavor of this service' })
+  @IsNotEmpty({ message: 'fallback must not be empty' })
+  fallback?: string | null;
 }
 
 export class ServiceManifest {

@@ -76,6 +76,12 @@ export const SERVICE_SCHEMAS: Record<string, SchemaObject> = {
         nullable: true,
         description: 'Prompt file of the reduce step; null: the service prompt.',
       },
+      fallback: {
+        type: 'string',
+        nullable: true,
+        description:
+          '(new) Another flavor of this service: a job whose model fails (429, 5xx or timeout after its retries, or model not found) goes on with it.',
+      },
     },
   },
   Service: {

@@ -43,7 +43,7 @@ export class ServicesService {
     raw: RawGenerateRequest,
     idempotency?: IdempotencyHeaders,
   ): Promise<QueuedJob> {
-    const { service, flavor, text } = this.resolveRequest(route, raw);
+    const { service, flavor, fallbacks, text } = this.resolveRequest(route, raw);
     const idempotencyKey = idempotency?.idempotencyKey?.trim();
     if (idempotencyKey !== undefined && (idempotencyKey === '' || idempotencyKey.length > 255)) {
       throw new ServicesError('Idempotency-Key must hold 1 to 255 characters', 'INVALID_PARAMETER');
@@ -52,6 +52,7 @@ export class ServicesService {
       {
         service: { route: service.route, promptName: service.manifest.name, fields: service.manifest.fields },
         flavor,
+        ...(fallbacks.length > 0 ? { fallbackFlavors: fallbacks } : {}),
         text,
       },
       idempotencyKey === undefined ? undefined : scopedIdempotencyKey(idempotencyKey, idempotency?.apiKey),

@@ -138,6 +138,8 @@ export class LlmSimulator {
   inFlight = 0;
   maxInFlight = 0;
   private readonly faults: Fault[] = [];
+  /** Faults of one model (an outage of that model alone): see `failModel`. */
+  private readonly modelFaults = new Map<string, { fault: Fault; requestsLeft: number }>();
   private readonly models: Map<string, SimulatedModel>;
   private readonly tokenizers = new TokenizersService();
   private readonly server: Server;
@@ -194,10 +196,30 @@ export class LlmSimulator {
     this.faults.push(...faults);
   }
 
+  /**
+   * From now on, every request for `model` after its next `requestsBefore` gets `fault`, until
+   * `reset()`: one model of the server goes down while the others answer (as a vLLM router sees
+   * one of its backends fail). The requests before it are served as usual, queued faults included.
+   */
+  failModel(model: string, fault: Fault, requestsBefore = 0): void {
+    this.modelFaults.set(model, { fault, requestsLeft: requestsBefore });
+  }
+
   reset(): void {
     this.requests.length = 0;
     this.faults.length = 0;
+    this.modelFaults.clear();
     this.maxInFlight = this.inFlight;
+  }
+
+  private modelFault(modelId: string): Fault | undefined {
+    const failing = this.modelFaults.get(modelId);
+    if (!failing) return undefined;
+    if (failing.requestsLeft > 0) {
+      failing.requestsLeft -= 1;
+      return undefined;
+    }
+    return failing.fault;
   }
 
   private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
@@ -269,7 +291,7 @@ export class LlmSimulator {
     entry.promptTokens = this.tokenizers.family(model.tokenizer).count(prompt) + CHAT_TEMPLATE_TOKENS;
     if (!(await pause(this.promptLatencyMs(entry.promptTokens), connectionClosed.signal))) return;
 
-    const fault = this.faults.shift();
+    const fault = this.modelFault(modelId) ?? this.faults.shift();
     const requested = entry.promptTokens + (maxTokens ?? 0);
     if (fault?.kind === 'context_length' || requested > model.maxModelLen) {
       entry.status = 400;

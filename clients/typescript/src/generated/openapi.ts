@@ -318,6 +318,8 @@ export interface components {
       type: 'abstractive' | 'extractive' | 'markdown';
       /** @description Prompt file of the reduce step; null: the service prompt. */
       reduce_prompt?: string | null;
+      /** @description (new) Another flavor of this service: a job whose model fails (429, 5xx or timeout after its retries, or model not found) goes on with it. */
+      fallback?: string | null;
     } & {
       [key: string]: unknown;
     };
