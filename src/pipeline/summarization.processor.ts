@@ -24,6 +24,7 @@ import { resultCacheKey } from './result-cache-key.util';
 import { fillTemplate } from '../prompts/prompt-template.util';
 import { hasRoomForText, isFailoverError, isPlanShared } from './failover.util';
 import { summarize } from './summarize';
+import { type UsageCounts, usageCountsFromSaved } from './usage-counts.util';
 
 /** The worker's patient Redis connection (PipelineModule creates it, the processor closes it). */
 export const WORKER_CONNECTION = Symbol('WORKER_CONNECTION');
@@ -147,11 +148,18 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
         : setInterval(() => {
             this.cache.renewLease(cacheKey, jobId).catch(() => undefined); // Redis away: the next renewal
           }, this.cache.renewEveryMs);
-    const counts = { calls: 0, promptTokens: 0, completionTokens: 0 };
+    // A resumed job goes on counting from the usage saved with its checkpoint.
+    const { elapsedMs: elapsedBeforeMs, ...counts } = usageCountsFromSaved(
+      await this.state.readCheckpoint(jobId),
+    );
+    const countsSoFar = (): UsageCounts => ({
+      ...counts,
+      elapsedMs: Math.round(elapsedBeforeMs + performance.now() - startedAt),
+    });
     let summary: string;
     let flavorUsed: FlavorParameters;
     try {
-      ({ summary, flavor: flavorUsed } = await this.runWithFailover(job, templates, counts));
+      ({ summary, flavor: flavorUsed } = await this.runWithFailover(job, templates, counts, countsSoFar));
     } catch (error) {
       // Waiting identical jobs take the lease and run themselves.
       if (cacheKey !== undefined) await this.cache.releaseLease(cacheKey, jobId).catch(() => undefined);
@@ -159,7 +167,7 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
     } finally {
       clearInterval(leaseRenewal);
     }
-    const durationMs = Math.round(performance.now() - startedAt);
+    const durationMs = countsSoFar().elapsedMs;
     const usage: JobUsage = { ...counts, durationMs, flavor: flavorUsed.name };
     if (cacheKey !== undefined) {
       await this.cache.store(cacheKey, jobId, { summary, usage }).catch((error: unknown) => {
@@ -268,6 +276,7 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
     job: Job<SummarizationJobData, string>,
     requestedTemplates: { template: string; reduceTemplate: string },
     usage: { calls: number; promptTokens: number; completionTokens: number },
+    usageSoFar: () => UsageCounts,
   ): Promise<{ summary: string; flavor: FlavorParameters }> {
     const jobId = job.id ?? '';
     const { service } = job.data;
@@ -310,7 +319,7 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
         }
       }
       try {
-        return { summary: await this.runPipeline(job, flavor, templates, usage), flavor };
+        return { summary: await this.runPipeline(job, flavor, templates, usage, usageSoFar), flavor };
       } catch (error) {
         if (!next || !isFailoverError(error) || this.stopping.signal.aborted) throw error;
         const isSameTokenizer =
@@ -333,6 +342,7 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
     flavor: FlavorParameters,
     templates: { template: string; reduceTemplate: string },
     usage: { calls: number; promptTokens: number; completionTokens: number },
+    usageSoFar: () => UsageCounts,
   ): Promise<string> {
     const jobId = job.id ?? '';
     const { service, text } = job.data;
@@ -397,7 +407,8 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
           usage.completionTokens += completion.completionTokens ?? tokenizer.count(completion.content);
           return completion.content;
         },
-        saveCheckpoint: (next) => this.state.saveCheckpoint(jobId, next),
+        // The usage rides with the checkpoint (one write): a resumed job reports all its calls.
+        saveCheckpoint: (next) => this.state.saveCheckpoint(jobId, { ...next, usage: usageSoFar() }),
         reportProgress: async (turnsDone, totalTurns, summarySoFar) => {
           const newSummaryLines = summarySoFar.slice(publishedLineCount);
           if (newSummaryLines.length > 0) {
