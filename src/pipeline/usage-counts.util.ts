@@ -15,8 +15,7 @@ export interface UsageCounts {
  * was recorded, or no checkpoint) or an unreadable one. Never throws. Pure.
  */
 export function usageCountsFromSaved(saved: unknown): UsageCounts {
-  const usage =
-    saved !== null && typeof saved === 'object' && 'usage' in saved ? (saved.usage as unknown) : undefined;
+  const usage = saved !== null && typeof saved === 'object' && 'usage' in saved ? saved.usage : undefined;
   const candidate = (usage !== null && typeof usage === 'object' ? usage : {}) as Partial<
     Record<keyof UsageCounts, unknown>
   >;
