@@ -118,7 +118,7 @@ export type JobProgress =
 
 /**
  * What a finished job cost (docs/api.md, "Usage"), shown in its `complete` body: the LLM calls of
- * the run that produced the summary, their tokens (the server's `usage` when it sent one, else the
+ * the job (across failovers and workers), their tokens (the server's `usage` when it sent one, else the
  * gateway's own count), the worker's wall time, and the flavor that actually ran (the fallback's
  * name after a failover). A result served from the cache has `cached: true` and no calls.
  */

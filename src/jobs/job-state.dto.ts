@@ -42,14 +42,14 @@ const USAGE_SCHEMA: SchemaObject = {
     '(new) What the job cost. Absent from jobs finished by a gateway version that did not record it.',
   required: ['calls', 'promptTokens', 'completionTokens', 'durationMs', 'flavor'],
   properties: {
-    calls: count('LLM calls that succeeded in the run that produced the summary (0 for a cached result).'),
+    calls: count('LLM calls answered for the job, across failovers and workers (0 for a cached result).'),
     promptTokens: count(
       "Prompt tokens of those calls: the server's `usage` when it sent one, else the gateway's count.",
     ),
     completionTokens: count(
       "Completion tokens of those calls: the server's `usage` when it sent one, else the gateway's count.",
     ),
-    durationMs: count("The worker's time on the job, in milliseconds."),
+    durationMs: count("The workers' time on the job, in milliseconds (time in the queue excluded)."),
     flavor: {
       type: 'string',
       description:

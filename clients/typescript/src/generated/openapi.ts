@@ -246,13 +246,13 @@ export interface components {
      *     }
      */
     JobUsage: {
-      /** @description LLM calls that succeeded in the run that produced the summary (0 for a cached result). */
+      /** @description LLM calls answered for the job, across failovers and workers (0 for a cached result). */
       calls: number;
       /** @description Prompt tokens of those calls: the server's `usage` when it sent one, else the gateway's count. */
       promptTokens: number;
       /** @description Completion tokens of those calls: the server's `usage` when it sent one, else the gateway's count. */
       completionTokens: number;
-      /** @description The worker's time on the job, in milliseconds. */
+      /** @description The workers' time on the job, in milliseconds (time in the queue excluded). */
       durationMs: number;
       /**
        * @description The flavor that produced the summary: the requested one, or its `fallback` after a failover.
