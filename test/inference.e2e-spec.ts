@@ -230,9 +230,9 @@ describe('InferenceClient against the LLM simulator and a real Redis', () => {
     expect(simulator.requests).toHaveLength(1);
   });
 
-  it('never retries another 4xx', async () => {
+  it('never retries another 4xx; a 404 (model not served) is MODEL_NOT_FOUND, which a flavor may fail over on', async () => {
     await expect(newClient().complete({ ...request(), model: 'no-such-model' })).rejects.toMatchObject({
-      code: 'REQUEST_REJECTED',
+      code: 'MODEL_NOT_FOUND',
       message: 'LLM API rejected the request (404): The model `no-such-model` does not exist.',
     });
     expect(simulator.requests).toHaveLength(1);
