@@ -4,7 +4,12 @@ import type Redis from 'ioredis';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { SUMMARIZATION_QUEUE } from '../jobs/job-payload';
 import { JobsService } from '../jobs/jobs.service';
-import { createRedisConnection, RedisClient } from '../redis/redis.client';
+import {
+  createRedisConnection,
+  RedisClient,
+  REDIS_CLOSE_TIMEOUT_MS,
+  settlesWithin,
+} from '../redis/redis.client';
 
 /** A change of one job, as announced on the queue's event stream. */
 export type JobEvent =
@@ -99,9 +104,13 @@ export class JobEventsRepository implements OnModuleInit, OnModuleDestroy {
     }
   }
 
+  /** Never waits on Redis for long: a frozen or partitioned Redis never answers a polite close. */
   async onModuleDestroy(): Promise<void> {
     this.isClosing = true;
-    await this.queueEvents?.close();
+    const queueEvents = this.queueEvents;
+    if (queueEvents && !(await settlesWithin(queueEvents.close(), REDIS_CLOSE_TIMEOUT_MS))) {
+      await settlesWithin(queueEvents.disconnect(), REDIS_CLOSE_TIMEOUT_MS);
+    }
     this.connectionTemplate.disconnect();
   }
 
