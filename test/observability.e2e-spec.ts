@@ -24,8 +24,8 @@ describe('readiness names each dependency, and answers 503 only for what the rol
   });
   afterEach(async () => {
     if (redis.process.exitCode === null && redis.process.signalCode === null) redis.process.kill('SIGCONT');
-    // A gateway closes with its Redis back: closing one while Redis is away can wait on BullMQ's
-    // event reader (a known gap, see the README's Deployment notes); this suite tests readiness.
+    // Each test starts from a Redis that answers (stopping with Redis away is
+    // test/stop-frozen-redis.e2e-spec.ts's subject).
     if (redis.process.exitCode !== null || redis.process.signalCode !== null) {
       redis = await startRedisServer([], Number(new URL(redis.url).port));
     }

@@ -96,8 +96,9 @@ export class JobEventsRepository implements OnModuleInit, OnModuleDestroy {
         if (this.isClosing) return;
         this.logger.warn(`Job events stopped (${String(error)}); restarting when Redis is back`);
         this.queueEvents = undefined;
-        await queueEvents.close().catch(() => undefined);
-        if (this.redis.isReady) await this.start();
+        await settlesWithin(queueEvents.close(), REDIS_CLOSE_TIMEOUT_MS);
+        // Redis may have left again meanwhile: then the next `ready` starts it.
+        if (this.redis.isReady) await this.start().catch(() => undefined);
       });
     } finally {
       this.isStarting = false;
