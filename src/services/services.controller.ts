@@ -8,7 +8,7 @@ import {
   Param,
   Post,
   UploadedFile,
-  UseInterceptors,
+  UseGuards,
 } from '@nestjs/common';
 import {
   ApiExcludeEndpoint,
@@ -19,7 +19,7 @@ import {
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
 import { errorContent, schemaRef, UNAUTHORIZED_RESPONSE } from '../api-schemas/error-detail.dto';
-import { MultipartFileInterceptor } from './multipart-file.interceptor';
+import { MultipartUploadGuard } from './multipart-upload.guard';
 import { type QueuedJob, ServicesService } from './services.service';
 
 interface GenerateBody {
@@ -59,7 +59,7 @@ export class ServicesController {
   @Post('*route/generate')
   @HttpCode(200)
   @ApiExcludeEndpoint()
-  @UseInterceptors(MultipartFileInterceptor)
+  @UseGuards(MultipartUploadGuard)
   generate(
     @Param('route') routeSegments: string[] | string,
     @UploadedFile() file: Express.Multer.File | undefined,
