@@ -5,6 +5,9 @@
 //   `loadSummarizationChain` `map_reduce`, against LCEL `batch` + one reduce call, and against
 //   the critical-path limit of our own plan;
 // - progressive mode (`fields: 2`) on ES2004a against LangChain's `refine`;
+// - each LangChain chain also streamed, as our gateway calls: the simulator sends an answer one
+//   word per chunk at once, which costs the reader CPU that LangChain's default (one JSON body)
+//   does not pay;
 // - JSON submissions per second to the gateway against a bare NestJS route, same client.
 // LangChain's wall time includes its splitting and token counting (RecursiveCharacterTextSplitter
 // with a local js-tiktoken cl100k length function). Nothing may reach the network: any request
@@ -18,7 +21,7 @@ import { loadSummarizationChain } from '@langchain/classic/chains';
 import type { BaseMessage } from '@langchain/core/messages';
 import { StringOutputParser } from '@langchain/core/output_parsers';
 import { PromptTemplate } from '@langchain/core/prompts';
-import { ChatOpenAI } from '@langchain/openai';
+import { ChatOpenAI, ChatOpenAICompletions } from '@langchain/openai';
 import { RecursiveCharacterTextSplitter } from '@langchain/textsplitters';
 import { getEncoding } from 'js-tiktoken';
 import { batchTokenBudget } from '../src/chunking/budget.util';
@@ -71,21 +74,39 @@ function blockNetwork(): void {
 const cl100k = getEncoding('cl100k_base');
 const countTokens = (text: string) => cl100k.encode(text).length;
 
-/** ChatOpenAI counting with the local vocabulary: its own counter would download rank files. */
+/** LangChain's token count of a message, with the local vocabulary. */
+function countContentTokens(content: BaseMessage['content']): Promise<number> {
+  const text =
+    typeof content === 'string'
+      ? content
+      : content.map((block) => (block.type === 'text' && 'text' in block ? String(block.text) : '')).join('');
+  return Promise.resolve(countTokens(text));
+}
+
+/**
+ * ChatOpenAI and the Chat Completions model it delegates to, counting with the local vocabulary:
+ * their own counter would download rank files (map_reduce counts with the first, a streamed call
+ * with the second).
+ */
 class OfflineChatOpenAI extends ChatOpenAI {
   override getNumTokens(content: BaseMessage['content']): Promise<number> {
-    const text =
-      typeof content === 'string'
-        ? content
-        : content
-            .map((block) => (block.type === 'text' && 'text' in block ? String(block.text) : ''))
-            .join('');
-    return Promise.resolve(countTokens(text));
+    return countContentTokens(content);
   }
 }
 
-function peerModel(baseUrl: string, cap: number): ChatOpenAI {
-  return new OfflineChatOpenAI({
+class OfflineChatOpenAICompletions extends ChatOpenAICompletions {
+  override getNumTokens(content: BaseMessage['content']): Promise<number> {
+    return countContentTokens(content);
+  }
+}
+
+/**
+ * `isStreaming`: as our gateway calls (every call streams), so that the peer also reads the
+ * simulator's answers one word-chunk at a time; LangChain's default is one JSON body per call.
+ */
+function peerModel(baseUrl: string, cap: number, isStreaming = false): ChatOpenAI {
+  const fields = {
+    streaming: isStreaming,
     model: MODEL,
     apiKey: 'bench',
     configuration: { baseURL: baseUrl },
@@ -94,7 +115,8 @@ function peerModel(baseUrl: string, cap: number): ChatOpenAI {
     maxTokens: MAX_GENERATION_LENGTH,
     maxConcurrency: cap,
     maxRetries: 0,
-  });
+  };
+  return new OfflineChatOpenAI({ ...fields, completions: new OfflineChatOpenAICompletions(fields) });
 }
 
 /** One of our `{}` templates as a LangChain f-string template, each `{}` named in order. */
@@ -342,11 +364,13 @@ async function pipelineTables(): Promise<string> {
     for (const cap of CAPS) {
       const gateway = await startBenchGateway(simulator, cap);
       const llm = peerModel(simulator.baseUrl, cap);
+      const streamingLlm = peerModel(simulator.baseUrl, cap, true);
       try {
         const ours: number[] = [];
         const mapReduce: number[] = [];
         const lcel: number[] = [];
         let oursCalls: LoggedRequest[] = [];
+        const streamedMapReduce: number[] = [];
         let mapReduceCalls = 0;
         let lcelCalls = 0;
         await runOurs(gateway, 'bench/map-reduce', bmr006); // warm-up: vocabularies, JIT
@@ -357,6 +381,7 @@ async function pipelineTables(): Promise<string> {
           const peerRun = await timed(simulator, () => runMapReduce(llm, bmr006, mapBudget));
           mapReduce.push(peerRun.wallMs);
           mapReduceCalls = peerRun.calls.length;
+          streamedMapReduce.push(await runMapReduce(streamingLlm, bmr006, mapBudget));
           const lcelRun = await timed(simulator, () => runLcelBatch(llm, bmr006, mapBudget, cap));
           lcel.push(lcelRun.wallMs);
           lcelCalls = lcelRun.calls.length;
@@ -371,6 +396,11 @@ async function pipelineTables(): Promise<string> {
             limitMs(plan, cap),
             [
               { peer: 'LangChain `map_reduce`', peerMs: median(mapReduce), peerCalls: mapReduceCalls },
+              {
+                peer: 'LangChain `map_reduce`, streamed as ours',
+                peerMs: median(streamedMapReduce),
+                peerCalls: mapReduceCalls,
+              },
               { peer: 'LCEL `batch` + one reduce', peerMs: median(lcel), peerCalls: lcelCalls },
             ],
           ),
@@ -379,6 +409,7 @@ async function pipelineTables(): Promise<string> {
           const progressive: number[] = [];
           const refine: number[] = [];
           let progressiveCalls = 0;
+          const streamedRefine: number[] = [];
           let refineCalls = 0;
           for (let run = 0; run < RUNS; run += 1) {
             const oursRun = await timed(simulator, () => runOurs(gateway, 'bench/progressive', es2004a));
@@ -387,6 +418,7 @@ async function pipelineTables(): Promise<string> {
             const peerRun = await timed(simulator, () => runRefine(llm, es2004a, progressiveBudget));
             refine.push(peerRun.wallMs);
             refineCalls = peerRun.calls.length;
+            streamedRefine.push(await runRefine(streamingLlm, es2004a, progressiveBudget));
           }
           tables.push(
             figureTable(
@@ -394,7 +426,14 @@ async function pipelineTables(): Promise<string> {
               median(progressive),
               `${progressiveCalls}`,
               progressiveCalls * LATENCY_MS,
-              [{ peer: 'LangChain `refine`', peerMs: median(refine), peerCalls: refineCalls }],
+              [
+                { peer: 'LangChain `refine`', peerMs: median(refine), peerCalls: refineCalls },
+                {
+                  peer: 'LangChain `refine`, streamed as ours',
+                  peerMs: median(streamedRefine),
+                  peerCalls: refineCalls,
+                },
+              ],
             ),
           );
         }
