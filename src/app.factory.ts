@@ -10,6 +10,7 @@ import type { AppConfig } from './config/app-config';
 import { ApiModule, WorkerModule } from './app.module';
 import { ASYNCAPI_PATH, asyncApiHandler, createOpenApiDocument } from './api-docs/api-documents';
 import { ApiKeys, presentedKey } from './common/api-key.guard';
+import { HttpRequestsMiddleware } from './metrics/http-requests.middleware';
 import { serveWebPage } from './common/web-page';
 import { RealtimeWsAdapter } from './realtime/realtime-ws.adapter';
 import { ServicesRegistry } from './services/services-registry.service';
@@ -29,6 +30,7 @@ export async function createGateway(config: AppConfig, logger: LoggerService): P
       logger,
       bodyParser: false,
     });
+    recordHttpRequests(worker);
     worker.disable('x-powered-by');
     return { http: worker, context: worker };
   }
@@ -36,6 +38,7 @@ export async function createGateway(config: AppConfig, logger: LoggerService): P
     logger,
     bodyParser: false,
   });
+  recordHttpRequests(app);
   // The raw bytes are checked before body-parser decodes them (it would turn bad bytes into U+FFFD).
   const jsonOptions = { limit: config.maxUploadBytes, verify: refuseInvalidUtf8 };
   app.useBodyParser('json', jsonOptions);
@@ -56,6 +59,15 @@ export async function createGateway(config: AppConfig, logger: LoggerService): P
   setUpOpenApi(app, config);
   serveWebPage(app);
   return { http: app, context: app };
+}
+
+/**
+ * First in the chain, before the documents, the page and Nest's routes are registered: every
+ * request gets its request id, its log line and its count, whoever answers it.
+ */
+function recordHttpRequests(app: NestExpressApplication): void {
+  const requests = app.get(HttpRequestsMiddleware);
+  app.use(requests.use.bind(requests));
 }
 
 /**

@@ -21,6 +21,7 @@ async function main(): Promise<void> {
   const startedAt = performance.now();
   const gateway = await createGateway(config, logger);
   gateway.context.enableShutdownHooks(['SIGTERM', 'SIGINT']);
+  exitIfStopHangs(logger);
   tuneHttpServer(gateway.http.getHttpServer(), config);
   await gateway.http.listen(config.httpPort, config.host);
   const elapsedMs = Math.round(performance.now() - startedAt);
@@ -35,6 +36,27 @@ async function main(): Promise<void> {
       `Gateway (role ${config.role}) listening on port ${config.httpPort} of ${config.host}; ${docs} (started in ${elapsedMs} ms)`,
       'Bootstrap',
     );
+  }
+}
+
+/**
+ * Every part closes within a bound of its own (a worker's hand-back 10 s, a Redis connection 2 s),
+ * but a stop must end even when a library waits on a frozen or partitioned Redis: past this
+ * deadline the process exits anyway (below every grace period of deploy/: Kubernetes and Swarm).
+ */
+const STOP_DEADLINE_MS = 25_000;
+
+function exitIfStopHangs(logger: ReturnType<typeof createLogger>): void {
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      setTimeout(() => {
+        logger.error(
+          `Stop not finished ${STOP_DEADLINE_MS / 1000} s after ${signal} (Redis unresponsive?): exiting now; running jobs resume elsewhere once their lock expires`,
+          'Bootstrap',
+        );
+        process.exit(1);
+      }, STOP_DEADLINE_MS).unref(); // never what keeps a finished process alive
+    });
   }
 }
 

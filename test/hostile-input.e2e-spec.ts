@@ -272,6 +272,16 @@ const HTTP_CASES: [string, string, RequestInit, number, RegExp][] = [
     401,
     /^Invalid or missing API key$/,
   ],
+  [
+    'multipart over MAX_UPLOAD_SIZE without an API key: the key is checked before the upload is read',
+    ROUTE,
+    {
+      ...multipart({ file: Buffer.alloc(1_100_000, 0x61), flavor: 'llama' }),
+      headers: { 'Content-Type': 'multipart/form-data; boundary=hostileboundary' },
+    },
+    401,
+    /^Invalid or missing API key$/,
+  ],
   ['docs JSON without a key', '/docs-json', {}, 401, /^Invalid or missing API key$/],
   ['docs YAML without a key', '/docs-yaml', {}, 401, /^Invalid or missing API key$/],
   [

@@ -24,8 +24,8 @@ describe('readiness names each dependency, and answers 503 only for what the rol
   });
   afterEach(async () => {
     if (redis.process.exitCode === null && redis.process.signalCode === null) redis.process.kill('SIGCONT');
-    // A gateway closes with its Redis back: closing one while Redis is away can wait on BullMQ's
-    // event reader (a known gap, see the README's Deployment notes); this suite tests readiness.
+    // Each test starts from a Redis that answers (stopping with Redis away is
+    // test/stop-frozen-redis.e2e-spec.ts's subject).
     if (redis.process.exitCode !== null || redis.process.signalCode !== null) {
       redis = await startRedisServer([], Number(new URL(redis.url).port));
     }
@@ -141,6 +141,9 @@ describe('metrics and logs an operator can follow', () => {
     gateways.push(gateway);
     const jobId = await submitAndWait(gateway, 'test/progressive', readTranscript('ES2004a.txt'));
     await fetch(`${gateway.baseUrl}/results/${jobId}`);
+    // Documents and the page are served outside Nest's router: counted all the same.
+    for (const path of ['/openapi.json', '/docs', '/'])
+      await (await fetch(`${gateway.baseUrl}${path}`)).text();
     const response = await fetch(`${gateway.baseUrl}/metrics`);
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
@@ -166,6 +169,9 @@ describe('metrics and logs an operator can follow', () => {
     expect(text).toMatch(
       /llm_gateway_http_requests_total\{method="POST",route="[^"]*generate[^"]*",status="200"\} 1/,
     );
+    for (const route of ['/openapi.json', '/docs', '/']) {
+      expect(text).toContain(`llm_gateway_http_requests_total{method="GET",route="${route}",status="200"} 1`);
+    }
     expect(text).toContain('llm_gateway_process_cpu_user_seconds_total');
     expect(text).toContain('llm_gateway_nodejs_eventloop_lag_seconds');
     expect(text).not.toContain(jobId);

@@ -42,7 +42,7 @@ describe('Redis Sentinel failover', () => {
       JOB_LOCK_SECONDS: '5',
     });
     children.push(worker);
-    await installTestServices({ root, baseUrl: api.baseUrl } as Parameters<typeof installTestServices>[0]);
+    await installTestServices({ root, baseUrl: api.baseUrl });
 
     const answers: { index: number; status: number; jobId?: string; detail?: string; elapsedMs: number }[] =
       [];

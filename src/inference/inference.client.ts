@@ -5,7 +5,7 @@ import OpenAI, { APIConnectionTimeoutError, APIError } from 'openai';
 import { Semaphore } from 'redis-semaphore';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { type LlmOutcome, MetricsService } from '../metrics/metrics.service';
-import { createRedisConnection } from '../redis/redis.client';
+import { closeRedisConnection, createRedisConnection } from '../redis/redis.client';
 import { AttemptError, InferenceError } from './inference.error';
 import { backoffDelayMs, type CallFailure, classifyFailure } from './retry-policy.util';
 
@@ -71,7 +71,7 @@ export class InferenceClient implements OnModuleDestroy {
   }
 
   async onModuleDestroy(): Promise<void> {
-    await this.redis.quit().catch(() => this.redis.disconnect());
+    await closeRedisConnection(this.redis);
   }
 
   /**

@@ -37,8 +37,8 @@ export class JobsRepository {
 
   /**
    * Stores the job; resolves with its id once it is accepted (docs/architecture.md, "The write
-   * path"): added, decided `accepted`, and on a replica when the master has one, all within
-   * REDIS_DEADLINE_MS. Otherwise throws QUEUE_UNAVAILABLE (a 503) and takes the job back: it is
+   * path"): added, on a replica when the master has one, then decided `accepted` (that decision on
+   * the replica too), all within REDIS_DEADLINE_MS. Otherwise throws QUEUE_UNAVAILABLE (a 503) and takes the job back: it is
    * decided `refused` (and removed) when Redis answers again, so it never runs. Job ids are
    * random UUIDs: they are the only key to a result. With `idempotencyScopedKey`, a key whose
    * job was accepted gives that job again (within RESULT_TTL).
@@ -72,6 +72,13 @@ export class JobsRepository {
           { jobId, attempts: 1, removeOnComplete: { age: ttlSeconds }, removeOnFail: { age: ttlSeconds } },
         ),
       );
+      // On a replica before it is accepted: a worker never starts a job that a failover could lose,
+      // and a replica that does not acknowledge in time makes the request a 503 that never runs.
+      const isJobOnReplica = await this.before(
+        deadlineAt + REPLICA_REFUSAL_MS,
+        this.redis.waitForReplica(deadlineAt - Date.now()),
+      );
+      if (!isJobOnReplica) throw unavailable();
       const [admission] = await this.before(
         deadlineAt,
         Promise.all([
@@ -87,7 +94,8 @@ export class JobsRepository {
         this.redis.waitForReplica(deadlineAt - Date.now()),
       );
       if (!isDurable) {
-        // Not on a replica in time: a failover could lose it. Take it back unless a worker runs it.
+        // The decision is not on a replica in time: a failover could lose it. Take the job back
+        // unless a worker already runs it.
         const after = await this.before(
           deadlineAt + REPLICA_REFUSAL_MS,
           this.state.decideAdmission(jobId, 'refused'),

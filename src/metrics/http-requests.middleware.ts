@@ -27,7 +27,7 @@ export class HttpRequestsMiddleware implements NestMiddleware {
     response.setHeader('X-Request-Id', requestId);
     response.once('finish', () => {
       const durationSeconds = (performance.now() - startedAt) / 1000;
-      const route = routeTemplate(request);
+      const route = routeTemplate(request, response.statusCode);
       this.metrics.httpRequest(request.method, route, response.statusCode, durationSeconds);
       const line = {
         message: `${request.method} ${route} ${response.statusCode} ${Math.round(durationSeconds * 1000)} ms`,
@@ -44,9 +44,13 @@ export class HttpRequestsMiddleware implements NestMiddleware {
   }
 }
 
-/** The matched route's template (`/results/:id`), or `unmatched`: never the raw path. */
-function routeTemplate(request: Request): string {
+/**
+ * The matched route's template (`/results/:id`), the mount path of what served it (`/docs` for
+ * the Swagger UI's files), `static` for the page's files, or `unmatched`: never the raw path.
+ */
+function routeTemplate(request: Request, status: number): string {
   const route: unknown = (request as { route?: { path?: unknown } }).route?.path;
   if (typeof route === 'string') return `${request.baseUrl}${route}`;
-  return request.baseUrl === '' ? 'unmatched' : request.baseUrl;
+  if (request.baseUrl !== '') return request.baseUrl;
+  return status < 400 ? 'static' : 'unmatched';
 }

@@ -1,4 +1,4 @@
-import { Global, type MiddlewareConsumer, Module, type NestModule, type OnModuleInit } from '@nestjs/common';
+import { Global, Module, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { Application, Request, Response } from 'express';
 import { HttpRequestsMiddleware } from './http-requests.middleware';
@@ -14,16 +14,15 @@ export const METRICS_PATH = '/metrics';
  * internet, or filter `/metrics` at the ingress.
  */
 @Global()
-@Module({ providers: [MetricsService], exports: [MetricsService] })
-export class MetricsModule implements NestModule, OnModuleInit {
+@Module({
+  providers: [MetricsService, HttpRequestsMiddleware],
+  exports: [MetricsService, HttpRequestsMiddleware],
+})
+export class MetricsModule implements OnModuleInit {
   constructor(
     private readonly metrics: MetricsService,
     private readonly httpAdapterHost: HttpAdapterHost,
   ) {}
-
-  configure(consumer: MiddlewareConsumer): void {
-    consumer.apply(HttpRequestsMiddleware).forRoutes('{*path}');
-  }
 
   onModuleInit(): void {
     const http = this.httpAdapterHost.httpAdapter.getInstance<Application>();

@@ -13,7 +13,7 @@ import {
   SUMMARIZATION_QUEUE,
   type SummarizationJobData,
 } from '../jobs/job-payload';
-import { JobStateRepository } from '../jobs/job-state.repository';
+import { JobStateRepository, REFUSED_REASON } from '../jobs/job-state.repository';
 import { MetricsService } from '../metrics/metrics.service';
 import { CANCELLED_REASON } from '../jobs/job-status.util';
 import { PromptStore } from '../prompts/prompts.repository';
@@ -70,6 +70,19 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
   protected reportFailure(job: Job<SummarizationJobData, string>, error: Error): void {
     const fields = jobFields(job, this.queueLabel);
     const durationSeconds = (Date.now() - job.timestamp) / 1000;
+    if (error.message === REFUSED_REASON) {
+      // Its request was answered 503: the client never got its id, so nothing of it is kept.
+      this.logger.log({ message: `Job ${fields.jobId} refused (its request was answered 503)`, ...fields });
+      // Only while Redis answers and the worker runs: otherwise the record expires with
+      // RESULT_TTL (its text already emptied), rather than a removal racing the worker's close.
+      if (this.connection.status === 'ready' && !this.stopping.signal.aborted) {
+        job
+          .remove()
+          .then(() => this.state.forgetRun(fields.jobId))
+          .catch(() => undefined);
+      }
+      return;
+    }
     if (error.message === CANCELLED_REASON) {
       this.metrics.jobEnded(fields.service, fields.flavor, 'cancelled', durationSeconds);
       this.logger.log({ message: `Job ${fields.jobId} cancelled`, ...fields });

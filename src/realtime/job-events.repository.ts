@@ -4,7 +4,12 @@ import type Redis from 'ioredis';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { SUMMARIZATION_QUEUE } from '../jobs/job-payload';
 import { JobsService } from '../jobs/jobs.service';
-import { createRedisConnection, RedisClient } from '../redis/redis.client';
+import {
+  createRedisConnection,
+  RedisClient,
+  REDIS_CLOSE_TIMEOUT_MS,
+  settlesWithin,
+} from '../redis/redis.client';
 
 /** A change of one job, as announced on the queue's event stream. */
 export type JobEvent =
@@ -91,17 +96,22 @@ export class JobEventsRepository implements OnModuleInit, OnModuleDestroy {
         if (this.isClosing) return;
         this.logger.warn(`Job events stopped (${String(error)}); restarting when Redis is back`);
         this.queueEvents = undefined;
-        await queueEvents.close().catch(() => undefined);
-        if (this.redis.isReady) await this.start();
+        await settlesWithin(queueEvents.close(), REDIS_CLOSE_TIMEOUT_MS);
+        // Redis may have left again meanwhile: then the next `ready` starts it.
+        if (this.redis.isReady) await this.start().catch(() => undefined);
       });
     } finally {
       this.isStarting = false;
     }
   }
 
+  /** Never waits on Redis for long: a frozen or partitioned Redis never answers a polite close. */
   async onModuleDestroy(): Promise<void> {
     this.isClosing = true;
-    await this.queueEvents?.close();
+    const queueEvents = this.queueEvents;
+    if (queueEvents && !(await settlesWithin(queueEvents.close(), REDIS_CLOSE_TIMEOUT_MS))) {
+      await settlesWithin(queueEvents.disconnect(), REDIS_CLOSE_TIMEOUT_MS);
+    }
     this.connectionTemplate.disconnect();
   }
 

@@ -67,3 +67,38 @@ export function redisOptions(config: AppConfig, purpose: string): RedisOptions {
     retryStrategy: (attempt: number) => Math.min(100 * 2 ** attempt, 2_000),
   };
 }
+
+/** How long a connection may take to say goodbye before it is cut (a frozen Redis never answers). */
+export const REDIS_CLOSE_TIMEOUT_MS = 2_000;
+
+/**
+ * Closes a connection politely (`QUIT`, pending replies first) when Redis answers in time, else
+ * cuts it: a Redis that is frozen or partitioned never answers QUIT, and a process stopping must
+ * not wait for it.
+ */
+export async function closeRedisConnection(
+  connection: Redis,
+  timeoutMs: number = REDIS_CLOSE_TIMEOUT_MS,
+): Promise<void> {
+  if (connection.status === 'ready') {
+    await settlesWithin(
+      connection.quit().catch(() => undefined),
+      timeoutMs,
+    );
+  }
+  connection.disconnect();
+}
+
+/** Waits for `work` at most `timeoutMs`; true when it settled in time. Never rejects. */
+export async function settlesWithin(work: Promise<unknown>, timeoutMs: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const isInTime = await Promise.race([
+    work.then(
+      () => true,
+      () => true,
+    ),
+    new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
+  ]);
+  clearTimeout(timer);
+  return isInTime;
+}

@@ -1,9 +1,16 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import type Redis from 'ioredis';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
-import { createRedisConnection } from './redis-connection';
+import { closeRedisConnection, createRedisConnection } from './redis-connection';
 
-export { createRedisConnection, patientRedisOptions, redisOptions } from './redis-connection';
+export {
+  closeRedisConnection,
+  createRedisConnection,
+  patientRedisOptions,
+  REDIS_CLOSE_TIMEOUT_MS,
+  redisOptions,
+  settlesWithin,
+} from './redis-connection';
 
 /** How long the replica count of the master is trusted (a replica joining is seen this late). */
 const REPLICA_COUNT_CACHE_MS = 5_000;
@@ -71,10 +78,6 @@ export class RedisClient implements OnModuleDestroy {
 
   async onModuleDestroy(): Promise<void> {
     this.readyListeners.clear();
-    if (this.connection.status === 'ready') {
-      await this.connection.quit().catch(() => this.connection.disconnect());
-    } else {
-      this.connection.disconnect();
-    }
+    await closeRedisConnection(this.connection);
   }
 }

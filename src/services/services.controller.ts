@@ -8,7 +8,7 @@ import {
   Param,
   Post,
   UploadedFile,
-  UseInterceptors,
+  UseGuards,
 } from '@nestjs/common';
 import {
   ApiExcludeEndpoint,
@@ -18,8 +18,8 @@ import {
   ApiTags,
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
-import { FileInterceptor } from '@nestjs/platform-express';
 import { errorContent, schemaRef, UNAUTHORIZED_RESPONSE } from '../api-schemas/error-detail.dto';
+import { MultipartUploadGuard } from './multipart-upload.guard';
 import { type QueuedJob, ServicesService } from './services.service';
 
 interface GenerateBody {
@@ -59,7 +59,7 @@ export class ServicesController {
   @Post('*route/generate')
   @HttpCode(200)
   @ApiExcludeEndpoint()
-  @UseInterceptors(FileInterceptor('file'))
+  @UseGuards(MultipartUploadGuard)
   generate(
     @Param('route') routeSegments: string[] | string,
     @UploadedFile() file: Express.Multer.File | undefined,

@@ -61,6 +61,8 @@ export interface LoggedRequest {
   /** Undefined for an answer that does not stream, and while a stream is still going. */
   streamEnd: StreamEnd | undefined;
   receivedAt: number;
+  /** The caller's IP address as the simulator saw it: which host sent the call. */
+  clientAddress: string | undefined;
 }
 
 export interface LlmSimulatorOptions {
@@ -146,6 +148,7 @@ export class LlmSimulator {
   /** Every chat response not yet closed: `stop()` ends them, hanging or streaming. */
   private readonly openResponses = new Set<ServerResponse>();
   private port = 0;
+  private host = '127.0.0.1';
 
   /** Time before a call's fault or answer: `latencyMs` plus `latencyPerPromptTokenMs` per prompt token. */
   promptLatencyMs(promptTokens: number): number {
@@ -172,7 +175,8 @@ export class LlmSimulator {
   }
 
   get baseUrl(): string {
-    return `http://127.0.0.1:${this.port}/v1`;
+    const host = this.host.includes(':') ? `[${this.host}]` : this.host;
+    return `http://${host}:${this.port}/v1`;
   }
 
   async start(port = 0, host = '127.0.0.1'): Promise<this> {
@@ -181,6 +185,7 @@ export class LlmSimulator {
       this.server.listen(port, host, () => resolve());
     });
     this.port = (this.server.address() as AddressInfo).port;
+    this.host = host;
     return this;
   }
 
@@ -270,6 +275,7 @@ export class LlmSimulator {
       chunksSent: 0,
       streamEnd: undefined,
       receivedAt: Date.now(),
+      clientAddress: request.socket.remoteAddress,
     };
     this.requests.push(entry);
     this.inFlight += 1;

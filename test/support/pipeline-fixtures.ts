@@ -29,10 +29,11 @@ export const SMALL_FLAVOR = {
 
 /**
  * Writes prompts and a manifest with one progressive (`test/progressive`) and one map
- * (`test/map`) service on SMALL_FLAVOR, and waits until the gateway serves them.
+ * (`test/map`) service on SMALL_FLAVOR, and waits until the gateway serves them. A gateway in
+ * another process has no `logger` here: a failure then says less.
  */
 export async function installTestServices(
-  gateway: TestGateway,
+  gateway: Pick<TestGateway, 'root' | 'baseUrl'> & Partial<Pick<TestGateway, 'logger'>>,
   flavorOverrides: Record<string, unknown> = {},
 ): Promise<void> {
   const root = gateway.root;
@@ -61,7 +62,7 @@ export async function installTestServices(
     );
   } catch (error) {
     // What the gateway said meanwhile is the only clue to a manifest it never served.
-    const said = gateway.logger.lines
+    const said = (gateway.logger?.lines ?? [])
       .slice(-8)
       .map((line) => `${line.level} ${line.context}: ${line.message}`);
     throw new Error(`${String(error)}; the gateway's last log lines:\n${said.join('\n')}`);
@@ -148,7 +149,7 @@ export interface ResultBody {
 
 /** Polls /results until the job ends; returns every body seen, the last one final. */
 export async function followJob(
-  gateway: TestGateway,
+  gateway: Pick<TestGateway, 'baseUrl'>,
   jobId: string,
   timeoutMs = 60_000,
 ): Promise<ResultBody[]> {

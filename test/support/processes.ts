@@ -1,11 +1,21 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, type SpawnOptions } from 'node:child_process';
 import { join } from 'node:path';
 import { REPOSITORY_ROOT, type TestGateway, waitFor } from './gateway';
 import { findFreePort } from './redis-server';
 
-/** The built gateway (`dist/main.js`) as its own process, in `cwd`, with only the given variables. */
-export function startGatewayProcess(cwd: string, env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, [join(REPOSITORY_ROOT, 'dist/main.js')], {
+/** Starts a program: `spawn` itself, or a launcher that runs it elsewhere (another network namespace). */
+export type ProgramLauncher = (command: string, args: string[], options: SpawnOptions) => ChildProcess;
+
+/**
+ * The built gateway (`dist/main.js`) as its own process, in `cwd`, with only the given variables,
+ * started by `launch` (here by default).
+ */
+export function startGatewayProcess(
+  cwd: string,
+  env: Record<string, string>,
+  launch: ProgramLauncher = spawn,
+): ChildProcess {
+  return launch(process.execPath, [join(REPOSITORY_ROOT, 'dist/main.js')], {
     cwd,
     // RESULT_CACHE_TTL=0: see startTestGateway.
     env: { PATH: process.env.PATH ?? '', LOG_FORMAT: 'json', RESULT_CACHE_TTL: '0', ...env },

@@ -56,19 +56,20 @@ export async function startRedisServer(extraArgs: string[] = [], port?: number):
   };
 }
 
-async function waitForRedis(port: number): Promise<void> {
+/** Resolves once a Redis server answers PING at `host`:`port`; rejects after 10 s. */
+export async function waitForRedis(port: number, host = '127.0.0.1'): Promise<void> {
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
-    if (await answersPing(port)) return;
+    if (await answersPing(port, host)) return;
     await sleep(50);
   }
-  throw new Error(`redis-server did not answer on port ${port} within 10 s`);
+  throw new Error(`redis-server did not answer on ${host}:${port} within 10 s`);
 }
 
 /** One inline PING over a raw socket: no client library, so nothing lingers after the check. */
-function answersPing(port: number): Promise<boolean> {
+function answersPing(port: number, host: string): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = connect({ port, host: '127.0.0.1' });
+    const socket = connect({ port, host });
     const finish = (isUp: boolean) => {
       socket.destroy();
       resolve(isUp);
