@@ -3,6 +3,7 @@ import { batchTokenBudget } from '../chunking/budget.util';
 import { splitTurns, type Turn, turnLine } from '../chunking/turns.util';
 import { splitLongTurns, splitTurn } from '../chunking/virtual-turns.util';
 import { InferenceError } from '../inference/inference.error';
+import { coalescedTask } from './coalesced-task.util';
 import type { FlavorParameters } from '../jobs/job-payload';
 import { fillTemplate, countPlaceholders } from '../prompts/prompt-template.util';
 import type { Tokenizer } from '../tokenizers/tokenizer';
@@ -124,56 +125,70 @@ async function progressiveMap(
       contextTokens: contextTokens(contextSize),
     });
 
-  while (next < turns.length) {
-    await hooks.throwIfCancelled();
-    throwIfAborted(hooks.cancelSignal);
-    let contextSize = Math.min(flavor.summaryTurns, summary.length);
-    // A long summary line may crowd out the next turn: drop the oldest context lines first.
-    while (contextSize > 0 && (counts[next] ?? 0) > budgetWith(contextSize)) contextSize -= 1;
-    const budget = budgetWith(contextSize);
-    let end = takeBatch(counts, next, budget, flavor.maxNewTurns, tokenizer.joinerTokens).end;
-    if (end === next) {
-      const turn = turns[next];
-      if (turn) replaceTurn(next, splitTurn(turn, budget, tokenizer));
-      continue;
-    }
-    let answer: string | undefined;
-    while (answer === undefined) {
-      const context = contextSize === 0 ? [] : summary.slice(-contextSize);
-      const prompt = fillTemplate(input.template, [
-        context.join('\n'),
-        turns.slice(next, end).map(turnLine).join('\n'),
-      ]);
-      const promptTokens =
-        templateTokens +
-        contextTokens(contextSize) +
-        joinedTokens(counts.slice(next, end), tokenizer.joinerTokens);
-      try {
-        answer = await hooks.complete(prompt, promptTokens, hooks.cancelSignal);
-      } catch (error) {
-        if (!isContextLengthError(error)) throw error;
-        // The server counts differently: halve the batch, then drop the context, then split the turn.
-        if (end - next > 1) end = next + Math.ceil((end - next) / 2);
-        else if (contextSize > 0) contextSize = 0;
-        else {
-          const pieces = halveTurn(turns[next], counts[next] ?? 0, tokenizer, error);
-          replaceTurn(next, pieces);
-          end = next + 1;
-        }
-      }
-    }
-    const newLines = answerLines(answer, flavor.type);
-    summary.push(...newLines);
-    summaryCounts.push(...newLines.map((line) => tokenizer.count(line)));
-    next = end;
+  // Off the call path: the next call needs this answer, not its save.
+  // Progress is what the checkpoint holds, never more: the state is taken when the save starts.
+  const saves = coalescedTask(async () => {
+    const [savedNext, savedSummary, totalTurns] = [next, [...summary], turns.length];
     await hooks.saveCheckpoint({
       kind: 'progressive',
-      nextTurn: next,
-      summaryLines: summary,
-      ...(hasSplitTurns ? { turns } : {}),
+      nextTurn: savedNext,
+      summaryLines: savedSummary,
+      ...(hasSplitTurns ? { turns: [...turns] } : {}),
     });
-    await hooks.reportProgress(next, turns.length, summary);
+    await hooks.reportProgress(savedNext, totalTurns, savedSummary);
+  });
+  try {
+    while (next < turns.length) {
+      saves.throwIfFailed();
+      await hooks.throwIfCancelled();
+      throwIfAborted(hooks.cancelSignal);
+      let contextSize = Math.min(flavor.summaryTurns, summary.length);
+      // A long summary line may crowd out the next turn: drop the oldest context lines first.
+      while (contextSize > 0 && (counts[next] ?? 0) > budgetWith(contextSize)) contextSize -= 1;
+      const budget = budgetWith(contextSize);
+      let end = takeBatch(counts, next, budget, flavor.maxNewTurns, tokenizer.joinerTokens).end;
+      if (end === next) {
+        const turn = turns[next];
+        if (turn) replaceTurn(next, splitTurn(turn, budget, tokenizer));
+        continue;
+      }
+      let answer: string | undefined;
+      while (answer === undefined) {
+        const context = contextSize === 0 ? [] : summary.slice(-contextSize);
+        const prompt = fillTemplate(input.template, [
+          context.join('\n'),
+          turns.slice(next, end).map(turnLine).join('\n'),
+        ]);
+        const promptTokens =
+          templateTokens +
+          contextTokens(contextSize) +
+          joinedTokens(counts.slice(next, end), tokenizer.joinerTokens);
+        try {
+          answer = await hooks.complete(prompt, promptTokens, hooks.cancelSignal);
+        } catch (error) {
+          if (!isContextLengthError(error)) throw error;
+          // The server counts differently: halve the batch, then drop the context, then split the turn.
+          if (end - next > 1) end = next + Math.ceil((end - next) / 2);
+          else if (contextSize > 0) contextSize = 0;
+          else {
+            const pieces = halveTurn(turns[next], counts[next] ?? 0, tokenizer, error);
+            replaceTurn(next, pieces);
+            end = next + 1;
+          }
+        }
+      }
+      const newLines = answerLines(answer, flavor.type);
+      summary.push(...newLines);
+      summaryCounts.push(...newLines.map((line) => tokenizer.count(line)));
+      next = end;
+      saves.request();
+    }
+  } catch (error) {
+    // No save of a stopped job is left running (the job may be handed to another worker).
+    await saves.flush().catch(() => undefined);
+    throw error;
   }
+  await saves.flush();
   return summary;
 }
 
@@ -196,19 +211,22 @@ async function parallelMap(
     batches.reduce((done, batch, index) => done + (answers[index] ? batch.end - batch.start : 0), 0);
   await hooks.reportProgress(turnsDone(), turns.length, answeredPrefix(answers));
 
-  let saving = Promise.resolve();
-  const saveAndReport = () => {
-    // Saves run one after the other, each with the answers known when it starts.
-    saving = saving.then(async () => {
-      await hooks.saveCheckpoint({ kind: 'map', answers: [...answers], batches });
-      await hooks.reportProgress(turnsDone(), turns.length, answeredPrefix(answers));
-    });
-    return saving;
-  };
-
   // The first failure (or a cancellation) aborts the other calls in flight and dispatches no more:
   // a failed job must not keep paying for calls whose answers nobody will read.
   const jobStopped = new AbortController();
+  // Off the slots' path: a slot sends its next call at once while the answers are saved behind it,
+  // one save at a time, each with every answer known when it starts.
+  const saves = coalescedTask(async () => {
+    // Progress is what the checkpoint holds, never more: the state is taken when the save starts.
+    const [savedAnswers, savedTurnsDone] = [[...answers], turnsDone()];
+    try {
+      await hooks.saveCheckpoint({ kind: 'map', answers: savedAnswers, batches });
+      await hooks.reportProgress(savedTurnsDone, turns.length, answeredPrefix(savedAnswers));
+    } catch (error) {
+      jobStopped.abort();
+      throw error;
+    }
+  });
   const signal = hooks.cancelSignal
     ? AbortSignal.any([hooks.cancelSignal, jobStopped.signal])
     : jobStopped.signal;
@@ -230,7 +248,7 @@ async function parallelMap(
           signal,
         );
         answers[item.index] = answerLines(answer, flavor.type);
-        await saveAndReport();
+        saves.request();
       }
     } catch (error) {
       firstError ??= { error };
@@ -239,9 +257,15 @@ async function parallelMap(
   };
   // Every runner settles before the job ends: no call of a finished job is left running.
   await Promise.all(Array.from({ length: Math.max(1, input.maxParallelCalls) }, runNext));
-  if (firstError) throw firstError.error;
+  // Nor a save: the last one holds every answer, and a resumed job must find it.
+  const saveFailure = await saves.flush().then(
+    () => undefined,
+    (error: unknown) => ({ error }),
+  );
+  // A failed save stops the slots: its error, not their CANCELLED, is the job's.
+  const failure = saveFailure ?? firstError;
+  if (failure) throw failure.error;
   throwIfAborted(signal);
-  await saving;
   return answers.flatMap((lines) => lines ?? []);
 }
 
