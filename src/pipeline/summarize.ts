@@ -1,7 +1,7 @@
 import { type BatchRange, planBatches, planGreedyBatches, takeBatch } from '../chunking/batches.util';
 import { batchTokenBudget } from '../chunking/budget.util';
 import { splitTurns, type Turn, turnLine } from '../chunking/turns.util';
-import { splitLongTurns, splitTurn } from '../chunking/virtual-turns.util';
+import { type CountedTurns, splitAndCountTurn, splitAndCountTurns } from '../chunking/virtual-turns.util';
 import { InferenceError } from '../inference/inference.error';
 import { coalescedTask } from './coalesced-task.util';
 import type { FlavorParameters } from '../jobs/job-payload';
@@ -56,6 +56,12 @@ export interface SummarizeHooks {
   throwIfCancelled(): Promise<void>;
   /** Aborted when the job is cancelled or its worker stops: the calls in flight are aborted too. */
   readonly cancelSignal?: AbortSignal;
+  /**
+   * Splits the text into turns, their long ones into virtual turns of at most `maxTokensPerTurn`,
+   * and counts every line with the job's tokenizer, as `splitAndCountTurns(splitTurns(text))` does,
+   * possibly off this thread. Absent: splitting runs inline.
+   */
+  splitText?(text: string, maxTokensPerTurn: number): Promise<CountedTurns>;
 }
 
 /** How many times the reduce step may run over its own output before it stops. */
@@ -80,9 +86,14 @@ export async function summarize(input: SummarizeInput, hooks: SummarizeHooks): P
       'REQUEST_REJECTED',
     );
   }
-  const turns =
-    (input.checkpoint?.kind === 'progressive' ? input.checkpoint.turns : undefined) ??
-    splitLongTurns(splitTurns(input.text), Math.min(flavor.createNewTurnAfter, roomForTurns), tokenizer);
+  const savedTurns = input.checkpoint?.kind === 'progressive' ? input.checkpoint.turns : undefined;
+  const maxTokensPerTurn = Math.min(flavor.createNewTurnAfter, roomForTurns);
+  // Each line is counted once, here: planning, budgets and progress reuse these counts.
+  const turns: CountedTurns = savedTurns
+    ? { turns: savedTurns, counts: savedTurns.map((turn) => tokenizer.count(turnLine(turn))) }
+    : hooks.splitText
+      ? await hooks.splitText(input.text, maxTokensPerTurn)
+      : splitAndCountTurns(splitTurns(input.text), maxTokensPerTurn, tokenizer);
 
   let summary =
     input.fields === 2
@@ -96,21 +107,21 @@ export async function summarize(input: SummarizeInput, hooks: SummarizeHooks): P
 async function progressiveMap(
   input: SummarizeInput,
   hooks: SummarizeHooks,
-  initialTurns: Turn[],
+  initialTurns: CountedTurns,
   templateTokens: number,
 ): Promise<string[]> {
   const { flavor, tokenizer } = input;
   const checkpoint = input.checkpoint?.kind === 'progressive' ? input.checkpoint : undefined;
-  const turns = [...initialTurns];
-  const counts = turns.map((turn) => tokenizer.count(turnLine(turn)));
+  const turns = [...initialTurns.turns];
+  const counts = [...initialTurns.counts];
   let hasSplitTurns = checkpoint?.turns !== undefined;
   const summary = [...(checkpoint?.summaryLines ?? [])];
   let next = checkpoint?.nextTurn ?? 0;
   await hooks.reportProgress(next, turns.length, summary);
 
-  const replaceTurn = (index: number, pieces: Turn[]) => {
-    turns.splice(index, 1, ...pieces);
-    counts.splice(index, 1, ...pieces.map((piece) => tokenizer.count(turnLine(piece))));
+  const replaceTurn = (index: number, pieces: CountedTurns) => {
+    turns.splice(index, 1, ...pieces.turns);
+    counts.splice(index, 1, ...pieces.counts);
     hasSplitTurns = true;
   };
   // Each summary line is counted once, when it is produced; the context's count is a sum.
@@ -149,7 +160,7 @@ async function progressiveMap(
       let end = takeBatch(counts, next, budget, flavor.maxNewTurns, tokenizer.joinerTokens).end;
       if (end === next) {
         const turn = turns[next];
-        if (turn) replaceTurn(next, splitTurn(turn, budget, tokenizer));
+        if (turn) replaceTurn(next, splitAndCountTurn(turn, budget, tokenizer));
         continue;
       }
       let answer: string | undefined;
@@ -195,12 +206,11 @@ async function progressiveMap(
 async function parallelMap(
   input: SummarizeInput,
   hooks: SummarizeHooks,
-  turns: Turn[],
+  { turns, counts }: CountedTurns,
   budget: number,
   templateTokens: number,
 ): Promise<string[]> {
   const { flavor, tokenizer } = input;
-  const counts = turns.map((turn) => tokenizer.count(turnLine(turn)));
   const saved = input.checkpoint?.kind === 'map' ? input.checkpoint : undefined;
   // A resumed job keeps the batches its answers were made for, or their text would shift.
   const batches =
@@ -303,9 +313,9 @@ async function mapTurns(
             [batch.slice(0, middle), batchCounts.slice(0, middle)],
             [batch.slice(middle), batchCounts.slice(middle)],
           ]
-        : halveTurn(batch[0], batchCounts[0] ?? 0, tokenizer, error).map((piece) => [
+        : pairs(halveTurn(batch[0], batchCounts[0] ?? 0, tokenizer, error)).map(([piece, count]) => [
             [piece],
-            [tokenizer.count(turnLine(piece))],
+            [count],
           ]);
     const answers: string[] = [];
     for (const [turns, counts] of halves) {
@@ -404,10 +414,22 @@ function groupLines(
   return groups;
 }
 
-function halveTurn(turn: Turn | undefined, tokens: number, tokenizer: Tokenizer, cause: unknown): Turn[] {
-  const pieces = turn ? splitTurn(turn, Math.max(1, Math.ceil(tokens / 2)), tokenizer) : [];
-  if (pieces.length < 2) throw cause; // nothing left to split: report the rejection itself
+function halveTurn(
+  turn: Turn | undefined,
+  tokens: number,
+  tokenizer: Tokenizer,
+  cause: unknown,
+): CountedTurns {
+  const pieces = turn
+    ? splitAndCountTurn(turn, Math.max(1, Math.ceil(tokens / 2)), tokenizer)
+    : { turns: [], counts: [] };
+  if (pieces.turns.length < 2) throw cause; // nothing left to split: report the rejection itself
   return pieces;
+}
+
+/** Each turn with its count. */
+function pairs({ turns, counts }: CountedTurns): [Turn, number][] {
+  return turns.map((turn, index) => [turn, counts[index] ?? 0]);
 }
 
 /** Tokens of pieces joined by newlines, from their own counts (no re-tokenization). */
