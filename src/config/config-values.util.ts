@@ -8,6 +8,13 @@ export const positiveInteger: ValueParser<number> = (raw) => {
     : { reason: 'must be a positive integer' };
 };
 
+export const nonNegativeInteger: ValueParser<number> = (raw) => {
+  const number = toNumber(raw);
+  return Number.isInteger(number) && number >= 0
+    ? { value: number }
+    : { reason: 'must be a non-negative integer' };
+};
+
 export const port: ValueParser<number> = (raw) => {
   const number = toNumber(raw);
   return Number.isInteger(number) && number >= 0 && number <= 65535

@@ -8,6 +8,7 @@ import {
   commaList,
   httpUrl,
   nonEmptyString,
+  nonNegativeInteger,
   nonNegativeNumber,
   oneOf,
   optionalSecret,
@@ -43,6 +44,7 @@ export const VARIABLES = {
   HTTP_HEADERS_TIMEOUT: { parser: positiveNumber, defaultValue: '10' },
   HTTP_REQUEST_TIMEOUT: { parser: positiveNumber, defaultValue: '300' },
   CONCURRENCY: { parser: positiveInteger, defaultValue: '2' },
+  SPLIT_THREADS: { parser: nonNegativeInteger, defaultValue: '1' },
   TIMEOUT: { parser: positiveNumber, defaultValue: '60' },
   SWAGGER_URL: { parser: optionalUrlPath, defaultValue: '/docs' },
   SWAGGER_TITLE: { parser: anyString, defaultValue: DEFAULT_SWAGGER_TITLE },
@@ -156,6 +158,7 @@ export function parseAppConfig(sources: ConfigSources): AppConfig {
     headersTimeoutMs: parsed.HTTP_HEADERS_TIMEOUT * 1000,
     requestTimeoutMs: parsed.HTTP_REQUEST_TIMEOUT * 1000,
     concurrency: fromYaml(['workers', 'api_params.workers'], positiveInteger, parsed.CONCURRENCY),
+    splitThreads: parsed.SPLIT_THREADS,
     llm: {
       apiBase: fromYaml(['api_params.api_base', 'api_base'], httpUrl, parsed.OPENAI_API_BASE),
       apiKey: fromYaml(['api_params.api_key', 'api_key'], anyString, parsed.OPENAI_API_TOKEN),

@@ -13,6 +13,7 @@ import { PromptStore } from '../prompts/prompts.repository';
 import { TokenizersService } from '../tokenizers/tokenizers.service';
 import { checkpointFromSaved, progressToReport, type ReportedProgress } from './job-progress.util';
 import { summarize } from './summarize';
+import { TurnSplitter } from './turn-splitter.client';
 
 /** The worker's patient Redis connection (PipelineModule creates it, the processor closes it). */
 export const WORKER_CONNECTION = Symbol('WORKER_CONNECTION');
@@ -47,6 +48,7 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
     private readonly state: JobStateRepository,
     @Inject(WORKER_CONNECTION) private readonly connection: Redis,
     private readonly metrics: MetricsService,
+    private readonly turnSplitter: TurnSplitter,
   ) {
     super();
   }
@@ -200,6 +202,9 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
           if (await this.state.isCancelled(jobId)) throw new UnrecoverableError(CANCELLED_REASON);
         },
         cancelSignal: jobSignal,
+        // A large text is split in a thread: this event loop renews the job's lock meanwhile.
+        splitText: (textToSplit, maxTokensPerTurn, tokenizer) =>
+          this.turnSplitter.split(textToSplit, maxTokensPerTurn, tokenizer),
       },
     )
       .catch((error: unknown) => {

@@ -58,10 +58,10 @@ export interface SummarizeHooks {
   readonly cancelSignal?: AbortSignal;
   /**
    * Splits the text into turns, their long ones into virtual turns of at most `maxTokensPerTurn`,
-   * and counts every line with the job's tokenizer, as `splitAndCountTurns(splitTurns(text))` does,
+   * and counts every line with `tokenizer`, as `splitAndCountTurns(splitTurns(text))` does,
    * possibly off this thread. Absent: splitting runs inline.
    */
-  splitText?(text: string, maxTokensPerTurn: number): Promise<CountedTurns>;
+  splitText?(text: string, maxTokensPerTurn: number, tokenizer: Tokenizer): Promise<CountedTurns>;
 }
 
 /** How many times the reduce step may run over its own output before it stops. */
@@ -92,7 +92,7 @@ export async function summarize(input: SummarizeInput, hooks: SummarizeHooks): P
   const turns: CountedTurns = savedTurns
     ? { turns: savedTurns, counts: savedTurns.map((turn) => tokenizer.count(turnLine(turn))) }
     : hooks.splitText
-      ? await hooks.splitText(input.text, maxTokensPerTurn)
+      ? await hooks.splitText(input.text, maxTokensPerTurn, tokenizer)
       : splitAndCountTurns(splitTurns(input.text), maxTokensPerTurn, tokenizer);
 
   let summary =
