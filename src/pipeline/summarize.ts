@@ -246,8 +246,12 @@ async function parallelMap(
     try {
       for (let item = pending.shift(); item; item = pending.shift()) {
         throwIfAborted(signal);
-        await hooks.throwIfCancelled();
-        throwIfAborted(signal);
+        // Checked alongside the call, not before it (a Redis read behind the saves): a cancelled
+        // job's call is aborted as soon as the check answers, and nothing is dispatched after it.
+        const cancelCheck = hooks.throwIfCancelled().catch((error: unknown) => {
+          firstError ??= { error };
+          jobStopped.abort();
+        });
         const { start, end } = item.batch;
         const answer = await mapTurns(
           input,
@@ -257,6 +261,8 @@ async function parallelMap(
           templateTokens,
           signal,
         );
+        await cancelCheck;
+        throwIfAborted(signal);
         answers[item.index] = answerLines(answer, flavor.type);
         saves.request();
       }
