@@ -1,11 +1,23 @@
 // Pipeline and tokenizer figures (npm run bench). Bmr006 in map mode against the LLM simulator at
 // 200 ms per call with MAX_CONCURRENT_INFERENCES=4, compared with the critical-path limit
 // ceil(batches / 4) × 200 ms; then the map step alone with balanced batches against the greedy plan
-// on a simulator whose latency grows with the prompt; then each vocabulary's counting speed.
-import { startTestGateway } from '../test/support/gateway';
+// on a simulator whose latency grows with the prompt; then each vocabulary's counting speed; then
+// /healthcheck latency of a ROLE=all gateway process while it splits a ~19 MB upload, with the
+// split threads (SPLIT_THREADS=1) and without (SPLIT_THREADS=0).
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startTestGateway, waitFor } from '../test/support/gateway';
+import { startGatewayProcess, stopProcess } from '../test/support/processes';
 import { LlmSimulator } from '../test/support/llm-simulator';
-import { followJob, installTestServices, readTranscript, submit } from '../test/support/pipeline-fixtures';
-import { startRedisServer } from '../test/support/redis-server';
+import {
+  SMALL_FLAVOR,
+  followJob,
+  installTestServices,
+  readTranscript,
+  submit,
+} from '../test/support/pipeline-fixtures';
+import { findFreePort, startRedisServer } from '../test/support/redis-server';
 import { type BatchRange, batchTokens, planBatches, planGreedyBatches } from '../src/chunking/batches.util';
 import { splitTurns, turnLine } from '../src/chunking/turns.util';
 import { splitLongTurns } from '../src/chunking/virtual-turns.util';
@@ -168,8 +180,141 @@ function tokenizerTable(): string {
   ].join('\n');
 }
 
+/** One /healthcheck probe every PROBE_INTERVAL_MS, each timed from when it was sent. */
+const PROBE_INTERVAL_MS = 10;
+const UPLOAD_BYTES = 19e6;
+
+interface HealthWindow {
+  uploadMs: number;
+  splitMs: number;
+  /** Latencies of the probes sent while the upload was received and queued. */
+  duringUpload: number[];
+  /** Latencies of the probes sent from the job's acceptance to its first LLM call (the split). */
+  duringSplit: number[];
+}
+
+/**
+ * A ROLE=all gateway as its own process (dist/main.js), probed from this one: a blocked event
+ * loop shows as the latency of every probe sent meanwhile. Probes are sent at a fixed rate, not
+ * one after another, so that a long block is counted once per probe it delays.
+ */
+async function healthWhileSplitting(splitThreads: number, text: string): Promise<HealthWindow> {
+  const redis = await startRedisServer();
+  const simulator = await new LlmSimulator({ latencyMs: 1_000 }).start();
+  const root = mkdtempSync(join(tmpdir(), 'bench-health-'));
+  mkdirSync(join(root, '.hydra-conf', 'services'), { recursive: true });
+  mkdirSync(join(root, 'prompts'));
+  writeFileSync(join(root, 'prompts', 'map.txt'), 'Turns:\n{}\n\nOne line per turn.');
+  const flavor = Object.entries(SMALL_FLAVOR)
+    .map(([key, value]) => `${key}: ${JSON.stringify(value)}`)
+    .join('\n      ');
+  writeFileSync(
+    join(root, '.hydra-conf', 'services', 'test.yaml'),
+    `test/map:\n  type: summary\n  fields: 1\n  name: map\n  flavor:\n    - ${flavor}\n`,
+  );
+  const port = await findFreePort();
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const child = startGatewayProcess(root, {
+    ROLE: 'all',
+    HTTP_PORT: String(port),
+    SERVICES_BROKER: redis.url,
+    OPENAI_API_BASE: simulator.baseUrl,
+    SPLIT_THREADS: String(splitThreads),
+    LOG_LEVEL: 'warn',
+  });
+  try {
+    await waitFor(
+      async () =>
+        (
+          await fetch(`${baseUrl}/services`).then(
+            (r) => r.text(),
+            () => '',
+          )
+        ).includes('test/map'),
+      30_000,
+      'the gateway process',
+    );
+    const probes: { sentAt: number; latencyMs: number }[] = [];
+    const inFlight = new Set<Promise<void>>();
+    const timer = setInterval(() => {
+      const sentAt = performance.now();
+      const probe = fetch(`${baseUrl}/healthcheck`)
+        .then((response) => response.text())
+        .then(() => {
+          probes.push({ sentAt, latencyMs: performance.now() - sentAt });
+        })
+        .finally(() => inFlight.delete(probe));
+      inFlight.add(probe);
+    }, PROBE_INTERVAL_MS);
+    const uploadStart = performance.now();
+    let jobId = '';
+    let accepted = uploadStart;
+    let firstCall = uploadStart;
+    try {
+      jobId = await submit({ baseUrl }, 'test/map', text);
+      accepted = performance.now();
+      await waitFor(() => Promise.resolve(simulator.requests.length > 0), 120_000, 'the first LLM call');
+      firstCall = performance.now();
+    } finally {
+      clearInterval(timer);
+      await Promise.allSettled([...inFlight]);
+    }
+    if (jobId !== '') await fetch(`${baseUrl}/results/${jobId}`, { method: 'DELETE' });
+    const between = (from: number, to: number) =>
+      probes.filter((probe) => probe.sentAt >= from && probe.sentAt < to).map((probe) => probe.latencyMs);
+    return {
+      uploadMs: accepted - uploadStart,
+      splitMs: firstCall - accepted,
+      duringUpload: between(uploadStart, accepted),
+      duringSplit: between(accepted, firstCall),
+    };
+  } finally {
+    await stopProcess(child);
+    await simulator.stop();
+    await redis.stop();
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+const percentile = (values: readonly number[], fraction: number) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil(fraction * sorted.length) - 1)] ?? Number.NaN;
+};
+
+async function healthTable(): Promise<string> {
+  const fixtures = TRANSCRIPT_FILES.map(readTranscript).join('\n');
+  const text = Array.from({ length: Math.ceil(UPLOAD_BYTES / fixtures.length) }, () => fixtures).join('\n');
+  const ours = await healthWhileSplitting(1, text);
+  const baseline = await healthWhileSplitting(0, text);
+  const row = (name: string, window: HealthWindow) =>
+    `| ${name} | ${(window.splitMs / 1000).toFixed(2)} s | ${window.duringSplit.length} | ${percentile(window.duringSplit, 0.5).toFixed(1)} ms | ${percentile(window.duringSplit, 0.99).toFixed(1)} ms | ${Math.max(...window.duringSplit).toFixed(0)} ms | ${(window.uploadMs / 1000).toFixed(2)} s | ${percentile(window.duringUpload, 0.99).toFixed(1)} ms |`;
+  const ourP99 = percentile(ours.duringSplit, 0.99);
+  const baselineP99 = percentile(baseline.duringSplit, 0.99);
+  return [
+    `## /healthcheck while a ${(Buffer.byteLength(text) / 1e6).toFixed(1)} MB job is split: ROLE=all gateway process, one probe every ${PROBE_INTERVAL_MS} ms from another process`,
+    '',
+    '| gateway | split (job accepted → first LLM call) | probes | p50 | p99 | max | upload (POST → jobId) | p99 during upload |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+    row('ours: SPLIT_THREADS=1', ours),
+    row('baseline: SPLIT_THREADS=0 (on the event loop)', baseline),
+    '',
+    '| ours: p99 while splitting | baseline: p99 while splitting | ratio | target |',
+    '| --- | --- | --- | --- |',
+    `| ${ourP99.toFixed(1)} ms | ${baselineP99.toFixed(1)} ms | ${(ourP99 / baselineP99).toFixed(3)} | < 50 ms |`,
+    '',
+  ].join('\n');
+}
+
+const TRANSCRIPT_FILES = ['Bmr006.txt', 'ES2004a.txt', 'education_4.txt'];
+
 async function main(): Promise<void> {
+  // `--health-only` runs the /healthcheck table alone.
+  if (process.argv.includes('--health-only')) {
+    process.stdout.write(`${await healthTable()}\n`);
+    return;
+  }
   process.stdout.write(`${await pipelineTable()}\n${await balancedBatchesTable()}\n${tokenizerTable()}\n`);
+  process.stdout.write(`${await healthTable()}\n`);
 }
 
 main().catch((error: unknown) => {

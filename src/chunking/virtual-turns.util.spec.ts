@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { splitTurns, type Turn, turnLine } from './turns.util';
-import { splitLongTurns, splitTurn } from './virtual-turns.util';
+import { splitAndCountTurns, splitLongTurns, splitTurn } from './virtual-turns.util';
 
 /** Counts characters: makes the splitting rules easy to read in tables. */
 const characters = { count: (text: string) => text.length };
@@ -153,5 +153,47 @@ describe('virtual turns of the multilingual fixtures (counting characters)', () 
       '李娜：好的。',
       '李娜：我同意。不过广告已经订好了，需要跟媒体重新协商。',
     ]);
+  });
+});
+
+describe('splitAndCountTurns: the counts come with the turns', () => {
+  /** Counts characters, and every text it was asked to count. */
+  const recordingCounter = () => {
+    const counted: string[] = [];
+    return { counted, count: (text: string) => (counted.push(text), text.length) };
+  };
+  const fixtures = ['ES2004a.txt', 'Bmr006.txt'].map((file) =>
+    readFileSync(join(__dirname, '../../test/fixtures/transcripts', file), 'utf8'),
+  );
+
+  it.each([
+    [0, 120],
+    [0, 40],
+    [1, 60],
+  ])(
+    'fixture %i, limit %i: the same turns as splitLongTurns, each count that of its line',
+    (fixture, limit) => {
+      const turns = splitTurns(fixtures[fixture] ?? '');
+      const counted = splitAndCountTurns(turns, limit, characters);
+      expect(counted.turns).toEqual(splitLongTurns(turns, limit, characters));
+      expect(counted.counts).toEqual(counted.turns.map((turn) => turnLine(turn).length));
+    },
+  );
+
+  it('counts a turn that fits once, and a piece at most once after its probes', () => {
+    const turns = [turnOf('A : ', 'short'), turnOf('B : ', 'One. Two. Three. Four. Five. Six.')];
+    const counter = recordingCounter();
+    const counted = splitAndCountTurns(turns, 16, counter);
+    expect(counted.turns.map((turn) => turn.text)).toEqual([
+      'short',
+      'One. Two.',
+      'Three. Four.',
+      'Five. Six.',
+    ]);
+    expect(counter.counted.filter((text) => text === 'A : short')).toHaveLength(1);
+    // Every piece's line was counted exactly once: the count came from the probe that chose it.
+    for (const turn of counted.turns.slice(1)) {
+      expect(counter.counted.filter((text) => text === turnLine(turn))).toHaveLength(1);
+    }
   });
 });

@@ -5,9 +5,87 @@ import { type Turn, turnLine } from './turns.util';
 
 type Counter = Pick<Tokenizer, 'count'>;
 
+/** Turns and the token count of each one's line (`turnLine`), index for index. */
+export interface CountedTurns {
+  turns: Turn[];
+  counts: number[];
+}
+
 /** `splitTurn` over every turn, in order. Pure. */
 export function splitLongTurns(turns: readonly Turn[], maxTokens: number, tokenizer: Counter): Turn[] {
-  return turns.flatMap((turn) => splitTurn(turn, maxTokens, tokenizer));
+  return splitAndCountTurns(turns, maxTokens, tokenizer).turns;
+}
+
+/**
+ * `splitLongTurns` with the count of every resulting line, each taken from the counting that
+ * splitting does anyway (a turn that fits is counted once; a piece is counted at most once more):
+ * the pipeline plans and budgets with these counts, never counting a line again. Pure.
+ */
+export function splitAndCountTurns(
+  turns: readonly Turn[],
+  maxTokens: number,
+  tokenizer: Counter,
+): CountedTurns {
+  const counted: CountedTurns = { turns: [], counts: [] };
+  for (const turn of turns) {
+    const pieces = splitAndCountTurn(turn, maxTokens, tokenizer);
+    for (let index = 0; index < pieces.turns.length; index += 1) {
+      counted.turns.push(pieces.turns[index] as Turn);
+      counted.counts.push(pieces.counts[index] ?? 0);
+    }
+  }
+  return counted;
+}
+
+/** `splitTurn` with the count of each piece's line. Pure. */
+export function splitAndCountTurn(turn: Turn, maxTokens: number, tokenizer: Counter): CountedTurns {
+  // Counts of the texts probed since the last piece: a piece is usually one of them. Cleared at
+  // each piece, so that a long turn never keeps more than one piece's probes.
+  const probed = new Map<string, number>();
+  const countOf = (text: string) => {
+    let count = probed.get(text);
+    if (count === undefined) {
+      count = tokenizer.count(turnLine({ ...turn, text }));
+      probed.set(text, count);
+    }
+    return count;
+  };
+  const fits = (text: string) => countOf(text) <= maxTokens;
+  if (turn.text === '' || fits(turn.text)) return { turns: [turn], counts: [countOf(turn.text)] };
+  const pieces: CountedTurns = { turns: [], counts: [] };
+  const addPiece = (text: string) => {
+    if (text !== '') {
+      pieces.turns.push({ ...turn, text });
+      pieces.counts.push(countOf(text));
+    }
+    probed.clear();
+  };
+  // Each keeps the whitespace that follows it; a sentence cut at the last resort is replaced by
+  // what is left of it.
+  const sentences = splitSentences(turn.text);
+  let start = 0;
+  while (start < sentences.length) {
+    const end = mostSentencesThatFit(sentences, start, fits);
+    if (end > start) {
+      addPiece(sentences.slice(start, end).join('').trim());
+      start = end;
+      continue;
+    }
+    // The sentence alone is too long. Counted once whole, then only as far as a line goes.
+    let rest = (sentences[start] ?? '').trimStart();
+    let fitting = longestFittingLength(rest.trimEnd(), fits);
+    while (fitting < rest.trimEnd().length) {
+      const text = rest.trimEnd();
+      const cut = cutPosition(text, fitting);
+      addPiece(text.slice(0, cut).trimEnd());
+      // From `rest`, not `text`: the whitespace after the sentence still separates it from the next.
+      rest = rest.slice(cut).trimStart();
+      fitting = longestFittingLength(rest.trimEnd(), fits);
+    }
+    sentences[start] = rest;
+    if (rest === '') start += 1;
+  }
+  return pieces;
 }
 
 /**
@@ -24,35 +102,7 @@ export function splitLongTurns(turns: readonly Turn[], maxTokens: number, tokeni
  * with the text, as they do near enough for BPE and SentencePiece vocabularies. Pure.
  */
 export function splitTurn(turn: Turn, maxTokens: number, tokenizer: Counter): Turn[] {
-  const fits = (text: string) => tokenizer.count(turnLine({ ...turn, text })) <= maxTokens;
-  if (turn.text === '' || fits(turn.text)) return [turn];
-  // Each keeps the whitespace that follows it; a sentence cut at the last resort is replaced by
-  // what is left of it.
-  const sentences = splitSentences(turn.text);
-  const pieces: string[] = [];
-  let start = 0;
-  while (start < sentences.length) {
-    const end = mostSentencesThatFit(sentences, start, fits);
-    if (end > start) {
-      pieces.push(sentences.slice(start, end).join('').trim());
-      start = end;
-      continue;
-    }
-    // The sentence alone is too long. Counted once whole, then only as far as a line goes.
-    let rest = (sentences[start] ?? '').trimStart();
-    let fitting = longestFittingLength(rest.trimEnd(), fits);
-    while (fitting < rest.trimEnd().length) {
-      const text = rest.trimEnd();
-      const cut = cutPosition(text, fitting);
-      pieces.push(text.slice(0, cut).trimEnd());
-      // From `rest`, not `text`: the whitespace after the sentence still separates it from the next.
-      rest = rest.slice(cut).trimStart();
-      fitting = longestFittingLength(rest.trimEnd(), fits);
-    }
-    sentences[start] = rest;
-    if (rest === '') start += 1;
-  }
-  return pieces.filter((text) => text !== '').map((text) => ({ ...turn, text }));
+  return splitAndCountTurn(turn, maxTokens, tokenizer).turns;
 }
 
 /**

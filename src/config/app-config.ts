@@ -22,6 +22,11 @@ export interface AppConfig {
   requestTimeoutMs: number;
   /** Jobs processed at once by one worker process. */
   concurrency: number;
+  /**
+   * Worker threads a worker process splits and counts large texts in (SPLIT_THREADS); 0 splits
+   * them on the event loop, which then serves no request and renews no job lock meanwhile.
+   */
+  splitThreads: number;
   llm: {
     apiBase: string;
     /** Secret: never logged or returned. */

@@ -10,7 +10,9 @@ export const positiveInteger: ValueParser<number> = (raw) => {
 
 export const nonNegativeInteger: ValueParser<number> = (raw) => {
   const number = toNumber(raw);
-  return Number.isInteger(number) && number >= 0 ? { value: number } : { reason: 'must be an integer >= 0' };
+  return Number.isInteger(number) && number >= 0
+    ? { value: number }
+    : { reason: 'must be a non-negative integer' };
 };
 
 export const port: ValueParser<number> = (raw) => {

@@ -166,7 +166,7 @@ describe('parseAppConfig', () => {
     [
       'RESULT_CACHE_TTL',
       '-1',
-      /^Invalid environment variable RESULT_CACHE_TTL="-1": must be an integer >= 0$/,
+      /^Invalid environment variable RESULT_CACHE_TTL="-1": must be a non-negative integer$/,
     ],
     ['RESULT_CACHE_TTL', '1.5', /RESULT_CACHE_TTL/],
     ['MAX_UPLOAD_SIZE', 'big', /MAX_UPLOAD_SIZE/],
@@ -207,6 +207,16 @@ describe('parseAppConfig', () => {
   });
 
   it.each([
+    [{}, 1],
+    [{ SPLIT_THREADS: '0' }, 0],
+    [{ SPLIT_THREADS: '2' }, 2],
+  ])('split threads: %p gives %i', (env, splitThreads) => {
+    expect(parse(env).splitThreads).toBe(splitThreads);
+  });
+
+  it.each([
+    [{ SPLIT_THREADS: '-1' }, /SPLIT_THREADS="-1": must be a non-negative integer/],
+    [{ SPLIT_THREADS: '1.5' }, /SPLIT_THREADS/],
     [{ HOST: '' }, /^Invalid environment variable HOST="": must be an IP address or a host name/],
     [{ HOST: 'a b' }, /HOST/],
     [{ HTTP_HEADERS_TIMEOUT: '0' }, /HTTP_HEADERS_TIMEOUT/],

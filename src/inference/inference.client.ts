@@ -265,7 +265,10 @@ export class InferenceClient implements OnModuleDestroy {
     try {
       return await work();
     } finally {
-      await permit.release().catch(() => undefined); // an unreleased permit expires on its own
+      // Not awaited: the answer goes back at once. The release's command is sent now, on the
+      // connection every acquire uses, so Redis runs it before this process's next acquire; an
+      // unreleased permit expires on its own.
+      permit.release().catch(() => undefined);
     }
   }
 }

@@ -10,6 +10,8 @@ import { createRedisConnection } from '../redis/redis.client';
 import { TokenizersModule } from '../tokenizers/tokenizers.module';
 import { ResultCacheRepository } from './result-cache.repository';
 import { SummarizationProcessor, WORKER_CONNECTION } from './summarization.processor';
+import { TurnSplitter } from './turn-splitter.client';
+import { VocabularyPreloader } from './vocabulary-preloader.service';
 
 /**
  * The worker side: the BullMQ worker (a @nestjs/bullmq `WorkerHost`) running the pipeline.
@@ -74,6 +76,9 @@ export class PipelineModule {
       providers: [
         { provide: WORKER_CONNECTION, useValue: connection },
         { provide: SummarizationProcessor, useClass: ConfiguredSummarizationProcessor },
+        // The split threads and the vocabularies: ready when the worker starts, not at its first job.
+        TurnSplitter,
+        VocabularyPreloader,
         {
           provide: JobStateRepository,
           useFactory: () => new JobStateRepository(connection, config.resultTtlSeconds),

@@ -25,6 +25,7 @@ import { fillTemplate } from '../prompts/prompt-template.util';
 import { hasRoomForText, isFailoverError, isPlanShared } from './failover.util';
 import { summarize } from './summarize';
 import { type UsageCounts, usageCountsFromSaved } from './usage-counts.util';
+import { TurnSplitter } from './turn-splitter.client';
 
 /** The worker's patient Redis connection (PipelineModule creates it, the processor closes it). */
 export const WORKER_CONNECTION = Symbol('WORKER_CONNECTION');
@@ -62,6 +63,7 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
     @Inject(WORKER_CONNECTION) private readonly connection: Redis,
     private readonly metrics: MetricsService,
     private readonly cache: ResultCacheRepository,
+    private readonly turnSplitter: TurnSplitter,
   ) {
     super();
   }
@@ -442,6 +444,9 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
           if (await this.state.isCancelled(jobId)) throw new UnrecoverableError(CANCELLED_REASON);
         },
         cancelSignal: jobSignal,
+        // A large text is split in a thread: this event loop renews the job's lock meanwhile.
+        splitText: (textToSplit, maxTokensPerTurn, tokenizer) =>
+          this.turnSplitter.split(textToSplit, maxTokensPerTurn, tokenizer),
       },
     )
       .catch((error: unknown) => {

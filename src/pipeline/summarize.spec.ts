@@ -529,3 +529,128 @@ describe('summarize: a job that fails or is cancelled stops calling the LLM', ()
     expect(calls.every((call) => call.signal?.aborted === true)).toBe(true);
   });
 });
+
+describe('summarize: checkpoints are saved off the call path', () => {
+  /** A checkpoint store that holds every save until `release()`, counting saves in flight. */
+  function slowStore() {
+    const saves: { checkpoint: Checkpoint; release: () => void }[] = [];
+    let inFlight = 0;
+    let mostInFlight = 0;
+    let finished = 0;
+    const saveCheckpoint = (checkpoint: Checkpoint) =>
+      new Promise<void>((resolve) => {
+        inFlight += 1;
+        mostInFlight = Math.max(mostInFlight, inFlight);
+        saves.push({
+          checkpoint: structuredClone(checkpoint),
+          release: () => {
+            inFlight -= 1;
+            finished += 1;
+            resolve();
+          },
+        });
+      });
+    return {
+      saves,
+      saveCheckpoint,
+      get mostInFlight() {
+        return mostInFlight;
+      },
+      get finished() {
+        return finished;
+      },
+    };
+  }
+  const tick = () => new Promise((resolve) => setImmediate(resolve));
+  const answered = (checkpoint: Checkpoint | undefined) =>
+    checkpoint?.kind === 'map' ? checkpoint.answers.filter((answer) => answer !== null).length : -1;
+
+  function hooksWith(store: ReturnType<typeof slowStore>, calls: string[]): SummarizeHooks {
+    return {
+      complete: async (prompt) => {
+        calls.push(prompt);
+        await tick();
+        return parsePrompt(prompt).turns.map(summaryOf).join('\n');
+      },
+      saveCheckpoint: store.saveCheckpoint,
+      reportProgress: async () => undefined,
+      throwIfCancelled: async () => undefined,
+    };
+  }
+
+  const input = (fields: 1 | 2): SummarizeInput => ({
+    text: transcript(40),
+    fields,
+    flavor: flavor(),
+    template: fields === 2 ? PROGRESSIVE : MAP,
+    reduceTemplate: REDUCE,
+    tokenizer: wordTokenizer,
+    maxParallelCalls: 2,
+    checkpoint: undefined,
+  });
+
+  it.each([
+    ['map', 1],
+    ['progressive', 2],
+  ] as const)('%s: every batch is sent while the first save is still running', async (_mode, fields) => {
+    const store = slowStore();
+    const calls: string[] = [];
+    const running = summarize(input(fields), hooksWith(store, calls));
+    for (let index = 0; index < 200 && calls.length < 10; index += 1) await tick();
+    expect(calls).toHaveLength(10);
+    // 40 turns of 4 a batch: all 10 calls made, and the first save has not ended.
+    expect(store.finished).toBe(0);
+    expect(store.saves.length).toBe(1);
+    let isDone = false;
+    void running.then(() => (isDone = true));
+    // The job ends only once the saves asked for have ended.
+    for (let index = 0; index < 3; index += 1) await tick();
+    expect(isDone).toBe(false);
+    store.saves[0]?.release();
+    for (let index = 0; index < 20 && store.saves.length < 2; index += 1) await tick();
+    for (let index = 0; index < 3; index += 1) await tick();
+    expect(isDone).toBe(false);
+    store.saves[1]?.release();
+    await expect(running).resolves.toBe(linesOf(transcript(40)).map(summaryOf).join('\n'));
+    // Ten answers, two saves: the nine finished during the first save merged into one.
+    expect(store.saves).toHaveLength(2);
+  });
+
+  it('map: saves never overlap, come in order, are fewer than the batches, and the last holds every answer', async () => {
+    const store = slowStore();
+    const calls: string[] = [];
+    const hooks = hooksWith(store, calls);
+    const slowSaves: SummarizeHooks = {
+      ...hooks,
+      saveCheckpoint: async (checkpoint) => {
+        const saving = store.saveCheckpoint(checkpoint);
+        const save = store.saves.at(-1);
+        setTimeout(() => save?.release(), 5);
+        await saving;
+      },
+    };
+    const summary = await summarize({ ...input(1), maxParallelCalls: 4 }, slowSaves);
+    expect(summary).toBe(linesOf(transcript(40)).map(summaryOf).join('\n'));
+    expect(store.mostInFlight).toBe(1);
+    expect(store.saves.length).toBeLessThan(calls.length);
+    expect(store.finished).toBe(store.saves.length);
+    const counts = store.saves.map((save) => answered(save.checkpoint));
+    expect(counts).toEqual([...counts].sort((a, b) => a - b));
+    expect(counts.at(-1)).toBe(calls.length);
+  });
+
+  it.each([
+    ['map', 1],
+    ['progressive', 2],
+  ] as const)('%s: a save that fails fails the job', async (_mode, fields) => {
+    const calls: string[] = [];
+    const failing: SummarizeHooks = {
+      ...hooksWith(slowStore(), calls),
+      saveCheckpoint: async () => {
+        throw new Error('Redis is away');
+      },
+    };
+    await expect(summarize(input(fields), failing)).rejects.toThrow('Redis is away');
+    expect(calls.length).toBeLessThan(10);
+  });
+});

@@ -1,8 +1,9 @@
 import { type BatchRange, planBatches, planGreedyBatches, takeBatch } from '../chunking/batches.util';
 import { batchTokenBudget } from '../chunking/budget.util';
 import { splitTurns, type Turn, turnLine } from '../chunking/turns.util';
-import { splitLongTurns, splitTurn } from '../chunking/virtual-turns.util';
+import { type CountedTurns, splitAndCountTurn, splitAndCountTurns } from '../chunking/virtual-turns.util';
 import { InferenceError } from '../inference/inference.error';
+import { coalescedTask } from './coalesced-task.util';
 import type { FlavorParameters } from '../jobs/job-payload';
 import { fillTemplate, countPlaceholders } from '../prompts/prompt-template.util';
 import type { Tokenizer } from '../tokenizers/tokenizer';
@@ -55,6 +56,12 @@ export interface SummarizeHooks {
   throwIfCancelled(): Promise<void>;
   /** Aborted when the job is cancelled or its worker stops: the calls in flight are aborted too. */
   readonly cancelSignal?: AbortSignal;
+  /**
+   * Splits the text into turns, their long ones into virtual turns of at most `maxTokensPerTurn`,
+   * and counts every line with `tokenizer`, as `splitAndCountTurns(splitTurns(text))` does,
+   * possibly off this thread. Absent: splitting runs inline.
+   */
+  splitText?(text: string, maxTokensPerTurn: number, tokenizer: Tokenizer): Promise<CountedTurns>;
 }
 
 /** How many times the reduce step may run over its own output before it stops. */
@@ -79,9 +86,14 @@ export async function summarize(input: SummarizeInput, hooks: SummarizeHooks): P
       'REQUEST_REJECTED',
     );
   }
-  const turns =
-    (input.checkpoint?.kind === 'progressive' ? input.checkpoint.turns : undefined) ??
-    splitLongTurns(splitTurns(input.text), Math.min(flavor.createNewTurnAfter, roomForTurns), tokenizer);
+  const savedTurns = input.checkpoint?.kind === 'progressive' ? input.checkpoint.turns : undefined;
+  const maxTokensPerTurn = Math.min(flavor.createNewTurnAfter, roomForTurns);
+  // Each line is counted once, here: planning, budgets and progress reuse these counts.
+  const turns: CountedTurns = savedTurns
+    ? { turns: savedTurns, counts: savedTurns.map((turn) => tokenizer.count(turnLine(turn))) }
+    : hooks.splitText
+      ? await hooks.splitText(input.text, maxTokensPerTurn, tokenizer)
+      : splitAndCountTurns(splitTurns(input.text), maxTokensPerTurn, tokenizer);
 
   let summary =
     input.fields === 2
@@ -95,21 +107,21 @@ export async function summarize(input: SummarizeInput, hooks: SummarizeHooks): P
 async function progressiveMap(
   input: SummarizeInput,
   hooks: SummarizeHooks,
-  initialTurns: Turn[],
+  initialTurns: CountedTurns,
   templateTokens: number,
 ): Promise<string[]> {
   const { flavor, tokenizer } = input;
   const checkpoint = input.checkpoint?.kind === 'progressive' ? input.checkpoint : undefined;
-  const turns = [...initialTurns];
-  const counts = turns.map((turn) => tokenizer.count(turnLine(turn)));
+  const turns = [...initialTurns.turns];
+  const counts = [...initialTurns.counts];
   let hasSplitTurns = checkpoint?.turns !== undefined;
   const summary = [...(checkpoint?.summaryLines ?? [])];
   let next = checkpoint?.nextTurn ?? 0;
   await hooks.reportProgress(next, turns.length, summary);
 
-  const replaceTurn = (index: number, pieces: Turn[]) => {
-    turns.splice(index, 1, ...pieces);
-    counts.splice(index, 1, ...pieces.map((piece) => tokenizer.count(turnLine(piece))));
+  const replaceTurn = (index: number, pieces: CountedTurns) => {
+    turns.splice(index, 1, ...pieces.turns);
+    counts.splice(index, 1, ...pieces.counts);
     hasSplitTurns = true;
   };
   // Each summary line is counted once, when it is produced; the context's count is a sum.
@@ -124,68 +136,81 @@ async function progressiveMap(
       contextTokens: contextTokens(contextSize),
     });
 
-  while (next < turns.length) {
-    await hooks.throwIfCancelled();
-    throwIfAborted(hooks.cancelSignal);
-    let contextSize = Math.min(flavor.summaryTurns, summary.length);
-    // A long summary line may crowd out the next turn: drop the oldest context lines first.
-    while (contextSize > 0 && (counts[next] ?? 0) > budgetWith(contextSize)) contextSize -= 1;
-    const budget = budgetWith(contextSize);
-    let end = takeBatch(counts, next, budget, flavor.maxNewTurns, tokenizer.joinerTokens).end;
-    if (end === next) {
-      const turn = turns[next];
-      if (turn) replaceTurn(next, splitTurn(turn, budget, tokenizer));
-      continue;
-    }
-    let answer: string | undefined;
-    while (answer === undefined) {
-      const context = contextSize === 0 ? [] : summary.slice(-contextSize);
-      const prompt = fillTemplate(input.template, [
-        context.join('\n'),
-        turns.slice(next, end).map(turnLine).join('\n'),
-      ]);
-      const promptTokens =
-        templateTokens +
-        contextTokens(contextSize) +
-        joinedTokens(counts.slice(next, end), tokenizer.joinerTokens);
-      try {
-        answer = await hooks.complete(prompt, promptTokens, hooks.cancelSignal);
-      } catch (error) {
-        if (!isContextLengthError(error)) throw error;
-        // The server counts differently: halve the batch, then drop the context, then split the turn.
-        if (end - next > 1) end = next + Math.ceil((end - next) / 2);
-        else if (contextSize > 0) contextSize = 0;
-        else {
-          const pieces = halveTurn(turns[next], counts[next] ?? 0, tokenizer, error);
-          replaceTurn(next, pieces);
-          end = next + 1;
-        }
-      }
-    }
-    const newLines = answerLines(answer, flavor.type);
-    summary.push(...newLines);
-    summaryCounts.push(...newLines.map((line) => tokenizer.count(line)));
-    next = end;
+  // Off the call path: the next call needs this answer, not its save.
+  // Progress is what the checkpoint holds, never more: the state is taken when the save starts.
+  const saves = coalescedTask(async () => {
+    const [savedNext, savedSummary, totalTurns] = [next, [...summary], turns.length];
     await hooks.saveCheckpoint({
       kind: 'progressive',
-      nextTurn: next,
-      summaryLines: summary,
-      ...(hasSplitTurns ? { turns } : {}),
+      nextTurn: savedNext,
+      summaryLines: savedSummary,
+      ...(hasSplitTurns ? { turns: [...turns] } : {}),
     });
-    await hooks.reportProgress(next, turns.length, summary);
+    await hooks.reportProgress(savedNext, totalTurns, savedSummary);
+  });
+  try {
+    while (next < turns.length) {
+      saves.throwIfFailed();
+      await hooks.throwIfCancelled();
+      throwIfAborted(hooks.cancelSignal);
+      let contextSize = Math.min(flavor.summaryTurns, summary.length);
+      // A long summary line may crowd out the next turn: drop the oldest context lines first.
+      while (contextSize > 0 && (counts[next] ?? 0) > budgetWith(contextSize)) contextSize -= 1;
+      const budget = budgetWith(contextSize);
+      let end = takeBatch(counts, next, budget, flavor.maxNewTurns, tokenizer.joinerTokens).end;
+      if (end === next) {
+        const turn = turns[next];
+        if (turn) replaceTurn(next, splitAndCountTurn(turn, budget, tokenizer));
+        continue;
+      }
+      let answer: string | undefined;
+      while (answer === undefined) {
+        const context = contextSize === 0 ? [] : summary.slice(-contextSize);
+        const prompt = fillTemplate(input.template, [
+          context.join('\n'),
+          turns.slice(next, end).map(turnLine).join('\n'),
+        ]);
+        const promptTokens =
+          templateTokens +
+          contextTokens(contextSize) +
+          joinedTokens(counts.slice(next, end), tokenizer.joinerTokens);
+        try {
+          answer = await hooks.complete(prompt, promptTokens, hooks.cancelSignal);
+        } catch (error) {
+          if (!isContextLengthError(error)) throw error;
+          // The server counts differently: halve the batch, then drop the context, then split the turn.
+          if (end - next > 1) end = next + Math.ceil((end - next) / 2);
+          else if (contextSize > 0) contextSize = 0;
+          else {
+            const pieces = halveTurn(turns[next], counts[next] ?? 0, tokenizer, error);
+            replaceTurn(next, pieces);
+            end = next + 1;
+          }
+        }
+      }
+      const newLines = answerLines(answer, flavor.type);
+      summary.push(...newLines);
+      summaryCounts.push(...newLines.map((line) => tokenizer.count(line)));
+      next = end;
+      saves.request();
+    }
+  } catch (error) {
+    // No save of a stopped job is left running (the job may be handed to another worker).
+    await saves.flush().catch(() => undefined);
+    throw error;
   }
+  await saves.flush();
   return summary;
 }
 
 async function parallelMap(
   input: SummarizeInput,
   hooks: SummarizeHooks,
-  turns: Turn[],
+  { turns, counts }: CountedTurns,
   budget: number,
   templateTokens: number,
 ): Promise<string[]> {
   const { flavor, tokenizer } = input;
-  const counts = turns.map((turn) => tokenizer.count(turnLine(turn)));
   const saved = input.checkpoint?.kind === 'map' ? input.checkpoint : undefined;
   // A resumed job keeps the batches its answers were made for, or their text would shift.
   const batches =
@@ -196,19 +221,22 @@ async function parallelMap(
     batches.reduce((done, batch, index) => done + (answers[index] ? batch.end - batch.start : 0), 0);
   await hooks.reportProgress(turnsDone(), turns.length, answeredPrefix(answers));
 
-  let saving = Promise.resolve();
-  const saveAndReport = () => {
-    // Saves run one after the other, each with the answers known when it starts.
-    saving = saving.then(async () => {
-      await hooks.saveCheckpoint({ kind: 'map', answers: [...answers], batches });
-      await hooks.reportProgress(turnsDone(), turns.length, answeredPrefix(answers));
-    });
-    return saving;
-  };
-
   // The first failure (or a cancellation) aborts the other calls in flight and dispatches no more:
   // a failed job must not keep paying for calls whose answers nobody will read.
   const jobStopped = new AbortController();
+  // Off the slots' path: a slot sends its next call at once while the answers are saved behind it,
+  // one save at a time, each with every answer known when it starts.
+  const saves = coalescedTask(async () => {
+    // Progress is what the checkpoint holds, never more: the state is taken when the save starts.
+    const [savedAnswers, savedTurnsDone] = [[...answers], turnsDone()];
+    try {
+      await hooks.saveCheckpoint({ kind: 'map', answers: savedAnswers, batches });
+      await hooks.reportProgress(savedTurnsDone, turns.length, answeredPrefix(savedAnswers));
+    } catch (error) {
+      jobStopped.abort();
+      throw error;
+    }
+  });
   const signal = hooks.cancelSignal
     ? AbortSignal.any([hooks.cancelSignal, jobStopped.signal])
     : jobStopped.signal;
@@ -218,8 +246,12 @@ async function parallelMap(
     try {
       for (let item = pending.shift(); item; item = pending.shift()) {
         throwIfAborted(signal);
-        await hooks.throwIfCancelled();
-        throwIfAborted(signal);
+        // Checked alongside the call, not before it (a Redis read behind the saves): a cancelled
+        // job's call is aborted as soon as the check answers, and nothing is dispatched after it.
+        const cancelCheck = hooks.throwIfCancelled().catch((error: unknown) => {
+          firstError ??= { error };
+          jobStopped.abort();
+        });
         const { start, end } = item.batch;
         const answer = await mapTurns(
           input,
@@ -229,8 +261,10 @@ async function parallelMap(
           templateTokens,
           signal,
         );
+        await cancelCheck;
+        throwIfAborted(signal);
         answers[item.index] = answerLines(answer, flavor.type);
-        await saveAndReport();
+        saves.request();
       }
     } catch (error) {
       firstError ??= { error };
@@ -239,9 +273,15 @@ async function parallelMap(
   };
   // Every runner settles before the job ends: no call of a finished job is left running.
   await Promise.all(Array.from({ length: Math.max(1, input.maxParallelCalls) }, runNext));
-  if (firstError) throw firstError.error;
+  // Nor a save: the last one holds every answer, and a resumed job must find it.
+  const saveFailure = await saves.flush().then(
+    () => undefined,
+    (error: unknown) => ({ error }),
+  );
+  // A failed save stops the slots: its error, not their CANCELLED, is the job's.
+  const failure = saveFailure ?? firstError;
+  if (failure) throw failure.error;
   throwIfAborted(signal);
-  await saving;
   return answers.flatMap((lines) => lines ?? []);
 }
 
@@ -279,9 +319,9 @@ async function mapTurns(
             [batch.slice(0, middle), batchCounts.slice(0, middle)],
             [batch.slice(middle), batchCounts.slice(middle)],
           ]
-        : halveTurn(batch[0], batchCounts[0] ?? 0, tokenizer, error).map((piece) => [
+        : pairs(halveTurn(batch[0], batchCounts[0] ?? 0, tokenizer, error)).map(([piece, count]) => [
             [piece],
-            [tokenizer.count(turnLine(piece))],
+            [count],
           ]);
     const answers: string[] = [];
     for (const [turns, counts] of halves) {
@@ -380,10 +420,22 @@ function groupLines(
   return groups;
 }
 
-function halveTurn(turn: Turn | undefined, tokens: number, tokenizer: Tokenizer, cause: unknown): Turn[] {
-  const pieces = turn ? splitTurn(turn, Math.max(1, Math.ceil(tokens / 2)), tokenizer) : [];
-  if (pieces.length < 2) throw cause; // nothing left to split: report the rejection itself
+function halveTurn(
+  turn: Turn | undefined,
+  tokens: number,
+  tokenizer: Tokenizer,
+  cause: unknown,
+): CountedTurns {
+  const pieces = turn
+    ? splitAndCountTurn(turn, Math.max(1, Math.ceil(tokens / 2)), tokenizer)
+    : { turns: [], counts: [] };
+  if (pieces.turns.length < 2) throw cause; // nothing left to split: report the rejection itself
   return pieces;
+}
+
+/** Each turn with its count. */
+function pairs({ turns, counts }: CountedTurns): [Turn, number][] {
+  return turns.map((turn, index) => [turn, counts[index] ?? 0]);
 }
 
 /** Tokens of pieces joined by newlines, from their own counts (no re-tokenization). */

@@ -1,4 +1,5 @@
 import { Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import type Redis from 'ioredis';
 import { RedisClient } from '../redis/redis.client';
 import type { ServiceDefinition } from './manifest-validation.util';
 import { ServicesRegistry } from './services-registry.service';
@@ -35,4 +36,14 @@ export class ServicesConfigRepository implements OnModuleInit, OnModuleDestroy {
       this.logger.warn(`Publishing ${SERVICES_CONFIG_KEY} to Redis failed: ${String(error)}`);
     }
   }
+}
+
+/**
+ * The services list an API process published last (`services_config`, the manifests as
+ * `GET /services` shows them), parsed; undefined when none was published. A worker reads it to
+ * learn the configured flavors without reading manifest files.
+ */
+export async function readPublishedServices(connection: Redis): Promise<unknown> {
+  const text = await connection.get(SERVICES_CONFIG_KEY);
+  return text === null ? undefined : (JSON.parse(text) as unknown);
 }

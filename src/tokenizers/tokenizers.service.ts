@@ -38,9 +38,29 @@ export class TokenizersService {
   family(family: TokenizerFamily): Tokenizer {
     let tokenizer = this.loaded.get(family);
     if (!tokenizer) {
+      const startedAt = performance.now();
       tokenizer = TOKENIZER_LOADERS[family]();
       this.loaded.set(family, tokenizer);
+      this.logger.log(`Vocabulary ${family} loaded in ${Math.round(performance.now() - startedAt)} ms`);
     }
     return tokenizer;
+  }
+
+  /** The vocabularies loaded so far. */
+  loadedFamilies(): TokenizerFamily[] {
+    return [...this.loaded.keys()];
+  }
+
+  /**
+   * Loads the vocabulary of every flavor given that is not loaded yet (a worker calls it at
+   * start-up and when manifests change, so that no job waits for a load). Returns the
+   * vocabularies those flavors use.
+   */
+  preload(flavors: readonly { tokenizerClass: string; modelName: string }[]): TokenizerFamily[] {
+    const families = [
+      ...new Set(flavors.map((flavor) => resolveTokenizer(flavor.tokenizerClass, flavor.modelName).family)),
+    ];
+    families.forEach((family) => this.family(family));
+    return families;
   }
 }

@@ -1,0 +1,112 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
+import Piscina from 'piscina';
+import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import { packedTurnCount, unpackTurns } from '../chunking/packed-turns.util';
+import { splitTurns } from '../chunking/turns.util';
+import { type CountedTurns, splitAndCountTurns } from '../chunking/virtual-turns.util';
+import type { Tokenizer } from '../tokenizers/tokenizer';
+import { TOKENIZER_FAMILIES, type TokenizerFamily } from '../tokenizers/tokenizer-resolution.util';
+import type { SplitTask, SplitTaskResult } from './turn-split.worker';
+
+/**
+ * Texts from this size (UTF-16 code units) are split in a thread. Below it the work is too short
+ * to matter: with the slowest vocabularies (SentencePiece, ~0.3 MB/s) 16 K characters hold the
+ * event loop ~50 ms at most, with BPE ones (~20 MB/s) about a millisecond, less than the hop.
+ */
+export const THREAD_SPLIT_MIN_LENGTH = 16 * 1024;
+/** Turns rebuilt between two turns of the event loop once a thread's answer is back. */
+const TURNS_PER_SLICE = 8_192;
+
+/**
+ * Splits a job's text into counted virtual turns (`splitAndCountTurns(splitTurns(text))`), in a
+ * pool of SPLIT_THREADS worker threads (piscina) for large texts: a 19 MB upload takes seconds
+ * to split and count, during which a worker's event loop would renew no job lock and, in
+ * ROLE=all, serve no request. The pool belongs to the worker role and closes with it.
+ */
+@Injectable()
+export class TurnSplitter implements OnModuleDestroy {
+  private readonly logger = new Logger(TurnSplitter.name);
+  private readonly pool: Piscina<SplitTask, SplitTaskResult> | undefined;
+  /** Texts split in a thread so far, and the threads they ran in (tests and logs read it). */
+  readonly threadSplits: { threadId: number; turnCount: number }[] = [];
+
+  constructor(@Inject(APP_CONFIG) config: Pick<AppConfig, 'splitThreads'>) {
+    const filename = splitWorkerFile();
+    if (config.splitThreads > 0 && !filename) {
+      // Only when running from the TypeScript sources without a build (tests).
+      this.logger.warn('No compiled split worker (run npm run build): large texts are split inline');
+    }
+    this.pool =
+      config.splitThreads > 0 && filename
+        ? new Piscina({
+            filename,
+            minThreads: config.splitThreads,
+            maxThreads: config.splitThreads,
+            idleTimeout: Number.POSITIVE_INFINITY,
+          })
+        : undefined;
+  }
+
+  /** Whether texts of this length go to a thread. */
+  isThreaded(text: string, tokenizer: Tokenizer): boolean {
+    return (
+      this.pool !== undefined && text.length >= THREAD_SPLIT_MIN_LENGTH && isKnownFamily(tokenizer.family)
+    );
+  }
+
+  async split(text: string, maxTokensPerTurn: number, tokenizer: Tokenizer): Promise<CountedTurns> {
+    const family = tokenizer.family;
+    if (!this.pool || !this.isThreaded(text, tokenizer) || !isKnownFamily(family)) {
+      return splitAndCountTurns(splitTurns(text), maxTokensPerTurn, tokenizer);
+    }
+    const result = await this.pool.run({ kind: 'split', text, maxTokensPerTurn, family });
+    if (result.kind !== 'split') throw new Error(`split thread answered a ${result.kind} task`);
+    const { packed } = result;
+    const turnCount = packedTurnCount(packed);
+    this.threadSplits.push({ threadId: result.threadId, turnCount });
+    const counted: CountedTurns = { turns: [], counts: [] };
+    for (let start = 0; start < turnCount; start += TURNS_PER_SLICE) {
+      unpackTurns(packed, start, Math.min(start + TURNS_PER_SLICE, turnCount), counted);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    return counted;
+  }
+
+  /**
+   * Loads `families` in the split threads too (one task per thread; piscina gives each to an idle
+   * thread), so that no job waits for a thread to load a vocabulary.
+   */
+  async preload(families: readonly TokenizerFamily[]): Promise<void> {
+    if (!this.pool || families.length === 0) return;
+    const pool = this.pool;
+    const results = await Promise.all(
+      Array.from({ length: pool.maxThreads }, () => pool.run({ kind: 'preload', families: [...families] })),
+    );
+    for (const result of results) {
+      if (result.kind === 'preload' && result.loaded.length > 0) {
+        this.logger.log(`Split thread ${result.threadId} loaded ${result.loaded.join(', ')}`);
+      }
+    }
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.pool?.destroy();
+  }
+}
+
+/**
+ * The compiled worker beside this file (dist/pipeline/), or, when this file runs from the
+ * TypeScript sources (tests), the one `npm run build` wrote; undefined when there is none.
+ */
+function splitWorkerFile(): string | undefined {
+  const besideThis = join(__dirname, 'turn-split.worker.js');
+  if (existsSync(besideThis)) return besideThis;
+  const built = join(__dirname, '..', '..', 'dist', 'pipeline', 'turn-split.worker.js');
+  return existsSync(built) ? built : undefined;
+}
+
+function isKnownFamily(family: string): family is TokenizerFamily {
+  return (TOKENIZER_FAMILIES as readonly string[]).includes(family);
+}

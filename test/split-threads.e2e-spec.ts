@@ -1,0 +1,134 @@
+import { threadId } from 'node:worker_threads';
+import { splitTurns } from '../src/chunking/turns.util';
+import { splitAndCountTurns } from '../src/chunking/virtual-turns.util';
+import { TurnSplitter } from '../src/pipeline/turn-splitter.client';
+import { TokenizersService } from '../src/tokenizers/tokenizers.service';
+import { startTestGateway, waitFor } from './support/gateway';
+import { LlmSimulator } from './support/llm-simulator';
+import {
+  expectedTurnLines,
+  followJob,
+  installTestServices,
+  predictedSummary,
+  readTranscript,
+  startWorkerGateway,
+  submit,
+} from './support/pipeline-fixtures';
+
+// The split threads load dist/pipeline/turn-split.worker.js: `npm test` builds it first.
+const tokenizer = new TokenizersService().family('cl100k_base');
+
+/** Turns of the event loop taken while `work` runs: none when it holds the loop throughout. */
+async function loopTurnsDuring<T>(work: () => Promise<T>): Promise<{ result: T; loopTurns: number }> {
+  let loopTurns = 0;
+  let isDone = false;
+  const spin = async () => {
+    while (!isDone) {
+      await new Promise((resolve) => setImmediate(resolve));
+      loopTurns += 1;
+    }
+  };
+  const spinning = spin();
+  const result = await work();
+  const turnsWhileWorking = loopTurns;
+  isDone = true;
+  await spinning;
+  return { result, loopTurns: turnsWhileWorking };
+}
+
+describe('splitting a large text in a thread', () => {
+  // ~3 MB: the three transcripts again and again.
+  const fixtures = ['Bmr006.txt', 'ES2004a.txt', 'education_4.txt'].map(readTranscript).join('\n');
+  const largeText = Array.from({ length: Math.ceil(3e6 / fixtures.length) }, () => fixtures).join('\n');
+
+  it('runs in another thread, leaves the event loop free, and gives what the inline split gives', async () => {
+    const splitter = new TurnSplitter({ splitThreads: 1 });
+    try {
+      expect(splitter.isThreaded(largeText, tokenizer)).toBe(true);
+      const threaded = await loopTurnsDuring(() => splitter.split(largeText, 120, tokenizer));
+      expect(splitter.threadSplits).toHaveLength(1);
+      expect(splitter.threadSplits[0]?.threadId).not.toBe(threadId);
+      // The event loop kept turning while the thread worked (inline, it could not turn once).
+      expect(threaded.loopTurns).toBeGreaterThan(10);
+      const inline = splitAndCountTurns(splitTurns(largeText), 120, tokenizer);
+      expect(threaded.result.turns.length).toBe(inline.turns.length);
+      expect(threaded.result).toEqual(inline);
+    } finally {
+      await splitter.onModuleDestroy();
+    }
+  });
+
+  it('SPLIT_THREADS=0 splits inline, holding the event loop', async () => {
+    const splitter = new TurnSplitter({ splitThreads: 0 });
+    const text = largeText.slice(0, 200_000);
+    const inline = await loopTurnsDuring(() => splitter.split(text, 120, tokenizer));
+    expect(splitter.isThreaded(text, tokenizer)).toBe(false);
+    expect(splitter.threadSplits).toHaveLength(0);
+    expect(inline.loopTurns).toBe(0);
+    expect(inline.result).toEqual(splitAndCountTurns(splitTurns(text), 120, tokenizer));
+    await splitter.onModuleDestroy();
+  });
+});
+
+describe('the worker splits large texts in its threads and loads vocabularies before any job', () => {
+  let simulator: LlmSimulator;
+
+  beforeAll(async () => {
+    simulator = await new LlmSimulator().start();
+  });
+  afterAll(async () => {
+    await simulator.stop();
+  });
+
+  it('ROLE=all: the vocabulary is loaded when the manifest arrives, and a job of Bmr006 is split in a thread', async () => {
+    const gateway = await startWorkerGateway(simulator);
+    try {
+      // Loaded once, with its duration, before any job: installTestServices only wrote a manifest.
+      await waitFor(
+        async () => gateway.logger.matching(/^Vocabulary cl100k_base loaded in \d+ ms$/).length > 0,
+        10_000,
+        'the vocabulary to load',
+      );
+      await waitFor(
+        async () => gateway.logger.matching(/^Split thread \d+ loaded cl100k_base$/).length > 0,
+        10_000,
+        'the split thread to load the vocabulary',
+      );
+      expect(gateway.get(TokenizersService).loadedFamilies()).toEqual(['cl100k_base']);
+      const text = readTranscript('Bmr006.txt');
+      const splitter = gateway.get(TurnSplitter);
+      expect(splitter.isThreaded(text, tokenizer)).toBe(true);
+      const final = (await followJob(gateway, await submit(gateway, 'test/map', text))).at(-1);
+      expect(final?.status).toBe('complete');
+      expect(final?.summarization).toBe(predictedSummary(expectedTurnLines(text)));
+      expect(splitter.threadSplits).toHaveLength(1);
+      expect(splitter.threadSplits[0]?.threadId).not.toBe(threadId);
+    } finally {
+      await gateway.close();
+    }
+  });
+
+  it('ROLE=worker: the vocabularies of the published services are loaded at start-up', async () => {
+    const api = await startTestGateway({ seedSamples: false, env: { ROLE: 'api' } });
+    try {
+      await installTestServices(api);
+      const worker = await startTestGateway({
+        seedSamples: false,
+        redisUrl: api.redisUrl,
+        env: { ROLE: 'worker', OPENAI_API_BASE: simulator.baseUrl },
+      });
+      try {
+        await waitFor(
+          async () => worker.logger.matching(/^Vocabulary cl100k_base loaded in \d+ ms$/).length > 0,
+          10_000,
+          'the worker to load the vocabulary',
+        );
+        expect(worker.get(TokenizersService).loadedFamilies()).toEqual(['cl100k_base']);
+      } finally {
+        await worker.close();
+      }
+    } finally {
+      await api.close();
+    }
+  });
+});
