@@ -80,6 +80,7 @@ describe('Redis faults on the write path', () => {
       expect(job.failedReason).toMatch(/^refused/);
       expect((JSON.parse(job.data ?? '{}') as { text?: string }).text).toBe('');
     }
+    expect(await redis.keys('llm-gateway:text:*')).toEqual([]);
     // The gateway still works afterwards.
     const accepted = await generate(gateway, 'Alice: after the thaw\nBob: fine');
     expect(accepted.status).toBe(200);
@@ -122,12 +123,16 @@ describe('Redis faults on the write path', () => {
     const { body } = await generate(gateway, readTranscript('ES2004a.txt'));
     const jobId = body.jobId ?? '';
     await waitFor(async () => simulator.requests.length >= 2, 15_000, 'the job to be running');
-    const cancelled = await fetch(`${gateway.baseUrl}/results/${jobId}`, { method: 'DELETE' });
-    expect(cancelled.status).toBe(200);
-    const data = JSON.parse((await redis.hget(`bull:summarization:${jobId}`, 'data')) ?? '{}') as {
+    // The text lives in its own key, not in the job (which every status poll reads and parses).
+    const textKey = `llm-gateway:text:${jobId}`;
+    expect(await redis.strlen(textKey)).toBeGreaterThan(10_000);
+    const running = JSON.parse((await redis.hget(`bull:summarization:${jobId}`, 'data')) ?? '{}') as {
       text?: string;
     };
-    expect(data.text).toBe('');
+    expect(running.text).toBe('');
+    const cancelled = await fetch(`${gateway.baseUrl}/results/${jobId}`, { method: 'DELETE' });
+    expect(cancelled.status).toBe(200);
+    expect(await redis.exists(textKey)).toBe(0);
     await waitFor(
       async () => (await fetch(`${gateway.baseUrl}/results/${jobId}`)).status === 500,
       15_000,

@@ -87,7 +87,14 @@ export const FLAVOR_DEFAULTS = {
 export interface SummarizationJobData {
   service: { route: string; promptName: string; fields: 1 | 2 };
   flavor: FlavorParameters;
+  /** The text, for jobs queued before `isTextStoredApart`; empty otherwise. */
   text: string;
+  /**
+   * Set by this version's API: the text is in its own key (JobStateRepository `readText`), not in
+   * the job, so that every read of the job (a status poll, a worker taking it) stays small however
+   * large the text is: BullMQ parses a job's whole data on each of them.
+   */
+  isTextStoredApart?: boolean;
   /**
    * (new) The flavors `flavor.fallback` leads to, in order, per-request overrides applied: a job
    * whose model fails goes on with the next one. Absent (jobs queued before failover existed,

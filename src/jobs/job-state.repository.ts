@@ -83,6 +83,24 @@ export class JobStateRepository {
     await this.connection.del(partialKey(jobId));
   }
 
+  /** The text of a job queued with `isTextStoredApart`, kept for RESULT_TTL like the job itself. */
+  async saveText(jobId: string, text: string): Promise<void> {
+    await this.connection.set(textKey(jobId), text, 'EX', this.ttlSeconds);
+  }
+
+  /** The job's text: from its own key, or from the job (jobs queued before it had one). */
+  async readText(job: Job<SummarizationJobData, string>): Promise<string> {
+    if (job.data.isTextStoredApart !== true) return job.data.text;
+    const text = await this.connection.get(textKey(job.id ?? ''));
+    if (text === null) throw new UnrecoverableError('its text is no longer stored (cancelled or expired)');
+    return text;
+  }
+
+  /** A cancelled or refused job's text goes at once (no text of such a request stays in Redis). */
+  async deleteText(jobId: string): Promise<void> {
+    await this.connection.del(textKey(jobId));
+  }
+
   /** A job that finished (or was deleted): its checkpoint, partial summary and flavor are dropped. */
   async forgetRun(jobId: string): Promise<void> {
     await this.connection.del(checkpointKey(jobId), partialKey(jobId), flavorKey(jobId));
@@ -128,7 +146,13 @@ export class JobStateRepository {
 
   /** A finished job deleted by its client: everything kept about it goes. */
   async forgetFinished(jobId: string): Promise<void> {
-    await this.connection.del(checkpointKey(jobId), partialKey(jobId), flavorKey(jobId), usageKey(jobId));
+    await this.connection.del(
+      checkpointKey(jobId),
+      partialKey(jobId),
+      flavorKey(jobId),
+      usageKey(jobId),
+      textKey(jobId),
+    );
   }
 
   /**
@@ -161,7 +185,7 @@ export class JobStateRepository {
       const state = await this.claimAdmission(jobId);
       if (state === 'running') return;
       if (state === 'refused') {
-        await job.updateData({ ...job.data, text: '' });
+        await Promise.all([job.updateData({ ...job.data, text: '' }), this.deleteText(jobId)]);
         throw new UnrecoverableError(REFUSED_REASON);
       }
       if (Date.now() >= giveUpAt) {
@@ -271,3 +295,4 @@ const partialKey = (jobId: string) => `llm-gateway:partial:${jobId}`;
 const checkpointKey = (jobId: string) => `llm-gateway:checkpoint:${jobId}`;
 const usageKey = (jobId: string) => `llm-gateway:usage:${jobId}`;
 const flavorKey = (jobId: string) => `llm-gateway:flavor:${jobId}`;
+const textKey = (jobId: string) => `llm-gateway:text:${jobId}`;

@@ -64,11 +64,13 @@ export class JobsRepository {
         if (!reserved.isNew) return reserved.jobId;
         jobId = reserved.jobId;
       }
+      // The text first, on the same connection: a worker that takes the job always finds it.
+      await this.before(deadlineAt, this.state.saveText(jobId, data.text));
       await this.before(
         deadlineAt,
         this.queue.add(
           'summarize',
-          { ...data, isAdmissionRequired: true },
+          { ...data, text: '', isTextStoredApart: true, isAdmissionRequired: true },
           { jobId, attempts: 1, removeOnComplete: { age: ttlSeconds }, removeOnFail: { age: ttlSeconds } },
         ),
       );
@@ -132,6 +134,7 @@ export class JobsRepository {
 
   private removeRefused(jobId: string): void {
     // A worker holding the job (waiting for its admission) has it locked: that worker drops it.
+    this.state.deleteText(jobId).catch(() => undefined);
     this.queue.remove(jobId).then(
       () => this.state.forgetRun(jobId),
       () => undefined,
@@ -208,7 +211,11 @@ export class JobsRepository {
     // Its input is deleted at once (a running job's worker stops at its next batch boundary and
     // writes no checkpoint or partial line after the flag); its cancelled state stays reported.
     await this.withDeadline(
-      Promise.all([job.updateData({ ...job.data, text: '' }), this.state.forgetRun(jobId)]),
+      Promise.all([
+        job.updateData({ ...job.data, text: '' }),
+        this.state.deleteText(jobId),
+        this.state.forgetRun(jobId),
+      ]),
     );
     if (state !== 'active') {
       // A job a worker takes between getState and remove is locked: remove throws, and the flag stops it.

@@ -24,6 +24,7 @@ import { resultCacheKey } from './result-cache-key.util';
 import { fillTemplate } from '../prompts/prompt-template.util';
 import { hasRoomForText, isFailoverError, isPlanShared } from './failover.util';
 import { summarize } from './summarize';
+import { REDIS_CLOSE_TIMEOUT_MS, settlesWithin } from '../redis/redis.client';
 import { type UsageCounts, usageCountsFromSaved } from './usage-counts.util';
 import { TurnSplitter } from './turn-splitter.client';
 
@@ -107,6 +108,9 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
   async onModuleDestroy(): Promise<void> {
     this.stopping.abort();
     const isRedisUp = this.connection.status === 'ready';
+    // Closed while its connections are still starting, a BullMQ worker emits an error nobody
+    // listens to any more (an uncaught exception): let them finish starting, bounded.
+    if (isRedisUp) await settlesWithin(this.worker.waitUntilReady(), REDIS_CLOSE_TIMEOUT_MS);
     const closed = this.worker.close(!isRedisUp);
     let timer: NodeJS.Timeout | undefined;
     const isClosedInTime = await Promise.race([
@@ -143,7 +147,8 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
   private async summarizeJob(job: Job<SummarizationJobData, string>): Promise<string> {
     const jobId = job.id ?? '';
     await this.state.admit(job); // a job whose request was answered 503 never runs
-    const { service, flavor, text } = job.data;
+    const { service, flavor } = job.data;
+    const text = await this.state.readText(job);
     const fields = jobFields(job, this.queueLabel);
     const startedAt = performance.now();
     const templates = await this.readTemplates(service, flavor);
@@ -174,7 +179,13 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
     let summary: string;
     let flavorUsed: FlavorParameters;
     try {
-      ({ summary, flavor: flavorUsed } = await this.runWithFailover(job, templates, counts, countsSoFar));
+      ({ summary, flavor: flavorUsed } = await this.runWithFailover(
+        job,
+        text,
+        templates,
+        counts,
+        countsSoFar,
+      ));
     } catch (error) {
       // Waiting identical jobs take the lease and run themselves.
       if (cacheKey !== undefined) await this.cache.releaseLease(cacheKey, jobId).catch(() => undefined);
@@ -289,6 +300,7 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
    */
   private async runWithFailover(
     job: Job<SummarizationJobData, string>,
+    text: string,
     requestedTemplates: { template: string; reduceTemplate: string },
     usage: { calls: number; promptTokens: number; completionTokens: number },
     usageSoFar: () => UsageCounts,
@@ -334,7 +346,7 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
         }
       }
       try {
-        return { summary: await this.runPipeline(job, flavor, templates, usage, usageSoFar), flavor };
+        return { summary: await this.runPipeline(job, text, flavor, templates, usage, usageSoFar), flavor };
       } catch (error) {
         if (!next || !isFailoverError(error) || this.stopping.signal.aborted) throw error;
         const isSameTokenizer =
@@ -354,13 +366,14 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
    */
   private async runPipeline(
     job: Job<SummarizationJobData, string>,
+    text: string,
     flavor: FlavorParameters,
     templates: { template: string; reduceTemplate: string },
     usage: { calls: number; promptTokens: number; completionTokens: number },
     usageSoFar: () => UsageCounts,
   ): Promise<string> {
     const jobId = job.id ?? '';
-    const { service, text } = job.data;
+    const { service } = job.data;
     const fields = jobFields(job, this.queueLabel);
     const tokenizer = this.tokenizers.forFlavor(service.route, flavor);
     const checkpoint = checkpointFromSaved(await this.state.readCheckpoint(jobId));

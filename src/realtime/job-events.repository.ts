@@ -109,8 +109,13 @@ export class JobEventsRepository implements OnModuleInit, OnModuleDestroy {
   async onModuleDestroy(): Promise<void> {
     this.isClosing = true;
     const queueEvents = this.queueEvents;
-    if (queueEvents && !(await settlesWithin(queueEvents.close(), REDIS_CLOSE_TIMEOUT_MS))) {
-      await settlesWithin(queueEvents.disconnect(), REDIS_CLOSE_TIMEOUT_MS);
+    if (queueEvents) {
+      // Closed while its connection is still starting, a QueueEvents makes BullMQ emit an error
+      // nobody listens to any more (an uncaught exception): let it finish starting, bounded.
+      if (this.redis.isReady) await settlesWithin(queueEvents.waitUntilReady(), REDIS_CLOSE_TIMEOUT_MS);
+      if (!(await settlesWithin(queueEvents.close(), REDIS_CLOSE_TIMEOUT_MS))) {
+        await settlesWithin(queueEvents.disconnect(), REDIS_CLOSE_TIMEOUT_MS);
+      }
     }
     this.connectionTemplate.disconnect();
   }
