@@ -211,7 +211,9 @@ describe('HTTP API of the services (docs/api.md section 4)', () => {
       temperature: 0.3,
       top_p: 0.9,
     });
-    expect(stored.text).toBe(transcript.toString('utf8'));
+    // The text is kept apart from the job (which every status read parses), in its own key.
+    expect(stored.text).toBe('');
+    expect(await redis.get(`llm-gateway:text:${queued.jobId}`)).toBe(transcript.toString('utf8'));
 
     const status = await fetch(`${gateway.baseUrl}/results/${queued.jobId}`);
     expect(status.status).toBe(202);
