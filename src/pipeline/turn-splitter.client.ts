@@ -16,6 +16,8 @@ import type { SplitTask, SplitTaskResult } from './turn-split.worker';
  * event loop ~50 ms at most, with BPE ones (~20 MB/s) about a millisecond, less than the hop.
  */
 export const THREAD_SPLIT_MIN_LENGTH = 16 * 1024;
+/** How many of the last threaded splits `threadSplits` remembers. */
+const RECENT_SPLITS_KEPT = 100;
 /** Turns rebuilt between two turns of the event loop once a thread's answer is back. */
 const TURNS_PER_SLICE = 8_192;
 
@@ -29,7 +31,7 @@ const TURNS_PER_SLICE = 8_192;
 export class TurnSplitter implements OnModuleDestroy {
   private readonly logger = new Logger(TurnSplitter.name);
   private readonly pool: Piscina<SplitTask, SplitTaskResult> | undefined;
-  /** Texts split in a thread so far, and the threads they ran in (tests and logs read it). */
+  /** The last texts split in a thread, and the threads they ran in (tests read it); bounded. */
   readonly threadSplits: { threadId: number; turnCount: number }[] = [];
 
   constructor(@Inject(APP_CONFIG) config: Pick<AppConfig, 'splitThreads'>) {
@@ -66,6 +68,7 @@ export class TurnSplitter implements OnModuleDestroy {
     const { packed } = result;
     const turnCount = packedTurnCount(packed);
     this.threadSplits.push({ threadId: result.threadId, turnCount });
+    if (this.threadSplits.length > RECENT_SPLITS_KEPT) this.threadSplits.shift(); // a long-lived worker keeps no history
     const counted: CountedTurns = { turns: [], counts: [] };
     for (let start = 0; start < turnCount; start += TURNS_PER_SLICE) {
       unpackTurns(packed, start, Math.min(start + TURNS_PER_SLICE, turnCount), counted);
