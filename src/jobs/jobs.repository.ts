@@ -64,15 +64,18 @@ export class JobsRepository {
         if (!reserved.isNew) return reserved.jobId;
         jobId = reserved.jobId;
       }
-      // The text first, on the same connection: a worker that takes the job always finds it.
-      await this.before(deadlineAt, this.state.saveText(jobId, data.text));
+      // Text and job in one round trip: a worker reads the text only once the job is accepted,
+      // which is decided after both are stored.
       await this.before(
         deadlineAt,
-        this.queue.add(
-          'summarize',
-          { ...data, text: '', isTextStoredApart: true, isAdmissionRequired: true },
-          { jobId, attempts: 1, removeOnComplete: { age: ttlSeconds }, removeOnFail: { age: ttlSeconds } },
-        ),
+        Promise.all([
+          this.state.saveText(jobId, data.text),
+          this.queue.add(
+            'summarize',
+            { ...data, text: '', isTextStoredApart: true, isAdmissionRequired: true },
+            { jobId, attempts: 1, removeOnComplete: { age: ttlSeconds }, removeOnFail: { age: ttlSeconds } },
+          ),
+        ]),
       );
       // On a replica before it is accepted: a worker never starts a job that a failover could lose,
       // and a replica that does not acknowledge in time makes the request a 503 that never runs.

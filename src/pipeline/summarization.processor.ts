@@ -111,13 +111,7 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
     // Closed while its connections are still starting, a BullMQ worker emits an error nobody
     // listens to any more (an uncaught exception): let them finish starting, bounded.
     if (isRedisUp) await settlesWithin(this.worker.waitUntilReady(), REDIS_CLOSE_TIMEOUT_MS);
-    const closed = this.worker.close(!isRedisUp);
-    let timer: NodeJS.Timeout | undefined;
-    const isClosedInTime = await Promise.race([
-      closed.then(() => true),
-      new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), HAND_BACK_TIMEOUT_MS))),
-    ]);
-    clearTimeout(timer);
+    const isClosedInTime = await settlesWithin(this.worker.close(!isRedisUp), HAND_BACK_TIMEOUT_MS);
     if (!isRedisUp || !isClosedInTime) {
       this.logger.warn(
         'Redis is unreachable: running jobs could not be handed back; another worker resumes them once their lock expires',
