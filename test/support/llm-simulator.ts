@@ -396,11 +396,16 @@ export class LlmSimulator {
       finish_reason: finishReason,
     });
     const pieces = answerPieces(entry.answer ?? '');
+    // Every word's chunk is the same JSON but for its content: serialized once, the content spliced
+    // in (a thousand-word answer made the simulator's CPU a part of every call's latency).
+    const [contentBefore, contentAfter] = JSON.stringify(chunk([choice({ content: '\u0000' })])).split(
+      '"\\u0000"',
+    );
     const chunks = [
-      chunk([choice({ role: 'assistant', content: '' })]),
-      ...pieces.map((piece) => chunk([choice({ content: piece })])),
-      chunk([choice({}, 'stop')]),
-      ...(entry.includeUsage ? [chunk([], { usage })] : []),
+      JSON.stringify(chunk([choice({ role: 'assistant', content: '' })])),
+      ...pieces.map((piece) => `${contentBefore ?? ''}${JSON.stringify(piece)}${contentAfter ?? ''}`),
+      JSON.stringify(chunk([choice({}, 'stop')])),
+      ...(entry.includeUsage ? [JSON.stringify(chunk([], { usage }))] : []),
     ];
     // Before the first chunk: time to first token; before each word after the first: tokenMs.
     const delayBeforeMs = (index: number) =>
@@ -431,7 +436,7 @@ export class LlmSimulator {
       const delayMs = delayBeforeMs(index);
       if (delayMs > 0) await sendUnsent(false);
       if (!(await pause(delayMs, connectionClosed))) return;
-      unsent += `data: ${JSON.stringify(chunks[index])}\n\n`;
+      unsent += `data: ${chunks[index] ?? ''}\n\n`;
       unsentCount += 1;
     }
     if (connectionClosed.aborted) return;
