@@ -389,12 +389,10 @@ describe('summarize: reduce', () => {
     expect(prompts.at(-1)?.startsWith('REDUCE []\n= S0 : ')).toBe(true);
   });
 
-  it('runs the groups of a level at once under the cap, keeps their answers in group order, and levels one after another', async () => {
+  it('runs the groups of a level at once under the cap and keeps their answers in group order', async () => {
     const cap = 3;
     let inFlight = 0;
     let mostInFlight = 0;
-    const levelsInFlight = new Set<string>();
-    const levelsOverlapping: string[][] = [];
     const levelOneInputs: string[] = [];
     const input: SummarizeInput = {
       text: transcript(40, 6),
@@ -417,13 +415,10 @@ describe('summarize: reduce', () => {
         if (level === 'L1') levelOneInputs.push(...lines);
         inFlight += 1;
         mostInFlight = Math.max(mostInFlight, inFlight);
-        levelsInFlight.add(level);
-        levelsOverlapping.push([...levelsInFlight]);
         // Later groups answer first: the order of the answers must not follow the clock.
         const lastTurn = Number(/t(\d+)/.exec(lines.at(-1) ?? '')?.[1] ?? 0);
         await new Promise((resolve) => setTimeout(resolve, Math.max(0, 40 - lastTurn)));
         inFlight -= 1;
-        if (inFlight === 0) levelsInFlight.clear();
         const next = `L${Number(level.slice(1)) + 1}`;
         // Level 0 groups keep their first line only; level 1 merges everything.
         return level === 'L0' ? `${next} ${lines[0]?.split(' ').slice(1).join(' ') ?? ''}` : `${next} merged`;
@@ -433,11 +428,107 @@ describe('summarize: reduce', () => {
       throwIfCancelled: async () => undefined,
     });
     expect(mostInFlight).toBe(cap);
-    expect(levelsOverlapping.every((levels) => levels.length === 1)).toBe(true);
     const firstTurnOfEachGroup = levelOneInputs.map((line) => Number(/t(\d+)/.exec(line)?.[1]));
     expect(firstTurnOfEachGroup.length).toBeGreaterThan(cap);
     expect(firstTurnOfEachGroup).toEqual([...firstTurnOfEachGroup].sort((a, b) => a - b));
     expect(summary).toBe('L2 merged');
+  });
+
+  /** The level of a call: 0 for a map batch, else one more than its input lines' level. */
+  const levelOf = (prompt: string) =>
+    prompt.startsWith('REDUCE\n') ? Number(prompt.split('\n')[1]?.split(' ')[0]?.slice(1)) + 1 : 0;
+
+  it('sends a group as soon as its lines are known, beside the calls of the levels before it, with the groups and answers of levels run one after another', async () => {
+    // Each reduce group keeps every other line: 40 map lines → 4 groups → 2 → 1, over 10 map batches.
+    const answer = levelled((groupWords) => groupWords.filter((_, index) => index % 2 === 0));
+    const runWith = async (cap: number) => {
+      const inFlight: number[] = [];
+      let callsBesideLowerLevels = 0;
+      const reducePrompts: string[] = [];
+      const summary = await summarize(
+        {
+          text: transcript(40, 6),
+          fields: 1,
+          flavor: flavor({ reduceSummary: true }),
+          template: MAP,
+          reduceTemplate: REDUCE,
+          tokenizer: wordTokenizer,
+          maxParallelCalls: cap,
+          checkpoint: undefined,
+        },
+        {
+          complete: async (prompt) => {
+            const level = levelOf(prompt);
+            if (inFlight.slice(0, level).some((count) => count > 0)) callsBesideLowerLevels += 1;
+            inFlight[level] = (inFlight[level] ?? 0) + 1;
+            if (level > 0) reducePrompts.push(prompt);
+            // Uneven durations: the answers do not come back in the order the calls left.
+            await new Promise((resolve) => setTimeout(resolve, 1 + (prompt.length % 4)));
+            inFlight[level] = (inFlight[level] ?? 1) - 1;
+            return answer(parsePrompt(prompt));
+          },
+          saveCheckpoint: async () => undefined,
+          reportProgress: async () => undefined,
+          throwIfCancelled: async () => undefined,
+        },
+      );
+      return { summary, reducePrompts, callsBesideLowerLevels };
+    };
+    const oneSlot = await runWith(1);
+    const threeSlots = await runWith(3);
+    expect(oneSlot.callsBesideLowerLevels).toBe(0);
+    // 10 map batches in 3 slots: the last one runs beside the first reduce groups.
+    expect(threeSlots.callsBesideLowerLevels).toBeGreaterThan(0);
+    expect(new Set(oneSlot.reducePrompts.map(levelOf)).size).toBeGreaterThanOrEqual(3);
+    expect([...threeSlots.reducePrompts].sort()).toEqual([...oneSlot.reducePrompts].sort());
+    expect(threeSlots.summary).toBe(oneSlot.summary);
+  });
+
+  it('drops a level started before the one before it turned out not to shrink: its calls are aborted, the job ends with that level', async () => {
+    // Level 1 does not shrink (same words, relabelled); its last group is slow, so a level-2 group
+    // whose lines are known starts in a free slot meanwhile.
+    const answer = levelled((groupWords) => groupWords);
+    const abortedLevels: number[] = [];
+    const calledLevels: number[] = [];
+    const summary = await summarize(
+      {
+        text: transcript(40, 6),
+        fields: 1,
+        flavor: flavor({ reduceSummary: true }),
+        template: MAP,
+        reduceTemplate: REDUCE,
+        tokenizer: wordTokenizer,
+        maxParallelCalls: 3,
+        checkpoint: undefined,
+      },
+      {
+        complete: (prompt, _promptTokens, signal) =>
+          new Promise<string>((resolve, reject) => {
+            const level = levelOf(prompt);
+            calledLevels.push(level);
+            const isSlow = level === 1 && prompt.includes('t39');
+            const timer = setTimeout(() => resolve(answer(parsePrompt(prompt))), isSlow ? 50 : 1);
+            signal?.addEventListener(
+              'abort',
+              () => {
+                clearTimeout(timer);
+                abortedLevels.push(level);
+                reject(new InferenceError('cancelled', 'CANCELLED'));
+              },
+              { once: true },
+            );
+          }),
+        saveCheckpoint: async () => undefined,
+        reportProgress: async () => undefined,
+        throwIfCancelled: async () => undefined,
+      },
+    );
+    expect(calledLevels).toContain(2);
+    expect(abortedLevels.length).toBeGreaterThan(0);
+    // Only calls of the levels after the one that did not shrink (a dropped level's own followers too).
+    expect(abortedLevels.every((level) => level >= 2)).toBe(true);
+    expect(summary.split('\n')).toHaveLength(40);
+    expect(summary.split('\n').every((line) => line.startsWith('L1 '))).toBe(true);
   });
 });
 

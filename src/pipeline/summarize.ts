@@ -3,7 +3,9 @@ import { batchTokenBudget } from '../chunking/budget.util';
 import { splitTurns, type Turn, turnLine } from '../chunking/turns.util';
 import { type CountedTurns, splitAndCountTurn, splitAndCountTurns } from '../chunking/virtual-turns.util';
 import { InferenceError } from '../inference/inference.error';
+import { CallSlots } from './call-slots';
 import { coalescedTask } from './coalesced-task.util';
+import { ReduceLevels } from './reduce-levels';
 import type { FlavorParameters } from '../jobs/job-payload';
 import { fillTemplate, countPlaceholders } from '../prompts/prompt-template.util';
 import type { Tokenizer } from '../tokenizers/tokenizer';
@@ -64,9 +66,6 @@ export interface SummarizeHooks {
   splitText?(text: string, maxTokensPerTurn: number, tokenizer: Tokenizer): Promise<CountedTurns>;
 }
 
-/** How many times the reduce step may run over its own output before it stops. */
-const MAX_REDUCE_LEVELS = 8;
-
 /**
  * docs/api.md 6.2–6.3: turns → virtual turns → budgeted batches → progressive or parallel map →
  * hierarchical reduce → consolidation. Returns the final text, trimmed.
@@ -95,11 +94,15 @@ export async function summarize(input: SummarizeInput, hooks: SummarizeHooks): P
       ? await hooks.splitText(input.text, maxTokensPerTurn, tokenizer)
       : splitAndCountTurns(splitTurns(input.text), maxTokensPerTurn, tokenizer);
 
-  let summary =
-    input.fields === 2
-      ? await progressiveMap(input, hooks, turns, templateTokens)
-      : await parallelMap(input, hooks, turns, roomForTurns, templateTokens);
-  if (flavor.reduceSummary && summary.length > 0) summary = await reduce(input, hooks, summary);
+  let summary: string[];
+  if (input.fields === 2) {
+    summary = await progressiveMap(input, hooks, turns, templateTokens);
+    if (flavor.reduceSummary && summary.length > 0) summary = await reduceAll(input, hooks, summary);
+  } else {
+    // The reduce starts while the map still runs: its first groups fill the slots the last map
+    // batches leave free.
+    summary = await mapAndReduce(input, hooks, turns, roomForTurns, templateTokens);
+  }
   if (flavor.consolidateSummary && flavor.type !== 'markdown') summary = consolidateSpeakers(summary);
   return summary.join('\n').trim();
 }
@@ -203,7 +206,11 @@ async function progressiveMap(
   return summary;
 }
 
-async function parallelMap(
+/**
+ * The map step, every batch in parallel under the job's cap, and with `reduceSummary` the reduce
+ * levels fed by the map answers as they come, in the same slots (see ReduceLevels).
+ */
+async function mapAndReduce(
   input: SummarizeInput,
   hooks: SummarizeHooks,
   { turns, counts }: CountedTurns,
@@ -223,7 +230,7 @@ async function parallelMap(
 
   // The first failure (or a cancellation) aborts the other calls in flight and dispatches no more:
   // a failed job must not keep paying for calls whose answers nobody will read.
-  const jobStopped = new AbortController();
+  const slots = new CallSlots(hooks.cancelSignal);
   // Off the slots' path: a slot sends its next call at once while the answers are saved behind it,
   // one save at a time, each with every answer known when it starts.
   const saves = coalescedTask(async () => {
@@ -233,56 +240,61 @@ async function parallelMap(
       await hooks.saveCheckpoint({ kind: 'map', answers: savedAnswers, batches });
       await hooks.reportProgress(savedTurnsDone, turns.length, answeredPrefix(savedAnswers));
     } catch (error) {
-      jobStopped.abort();
+      slots.stop();
       throw error;
     }
   });
-  const signal = hooks.cancelSignal
-    ? AbortSignal.any([hooks.cancelSignal, jobStopped.signal])
-    : jobStopped.signal;
-  let firstError: { error: unknown } | undefined;
-  const pending = batches.map((batch, index) => ({ batch, index })).filter(({ index }) => !answers[index]);
-  const runNext = async (): Promise<void> => {
-    try {
-      for (let item = pending.shift(); item; item = pending.shift()) {
-        throwIfAborted(signal);
-        // Checked alongside the call, not before it (a Redis read behind the saves): a cancelled
-        // job's call is aborted as soon as the check answers, and nothing is dispatched after it.
-        const cancelCheck = hooks.throwIfCancelled().catch((error: unknown) => {
-          firstError ??= { error };
-          jobStopped.abort();
-        });
-        const { start, end } = item.batch;
-        const answer = await mapTurns(
-          input,
-          hooks,
-          turns.slice(start, end),
-          counts.slice(start, end),
-          templateTokens,
-          signal,
-        );
-        await cancelCheck;
-        throwIfAborted(signal);
-        answers[item.index] = answerLines(answer, flavor.type);
-        saves.request();
-      }
-    } catch (error) {
-      firstError ??= { error };
-      jobStopped.abort();
+  const reduce = flavor.reduceSummary ? reduceLevels(input, hooks, slots) : undefined;
+  // The answers go to the reduce in document order: the leading run of answered batches.
+  let passedOn = 0;
+  const passOnAnswers = () => {
+    if (!reduce || passedOn > answers.length) return;
+    for (let lines = answers[passedOn]; lines; lines = answers[passedOn]) {
+      passedOn += 1;
+      reduce.add(
+        lines,
+        lines.map((line) => tokenizer.count(line)),
+      );
+    }
+    if (passedOn === answers.length) {
+      passedOn += 1; // ended once
+      reduce.end();
     }
   };
-  // Every runner settles before the job ends: no call of a finished job is left running.
-  await Promise.all(Array.from({ length: Math.max(1, input.maxParallelCalls) }, runNext));
+  batches.forEach((batch, index) => {
+    if (answers[index]) return;
+    slots.add(0, async (signal) => {
+      // Checked alongside the call, not before it (a Redis read behind the saves): a cancelled
+      // job's call is aborted as soon as the check answers, and nothing is dispatched after it.
+      const cancelCheck = hooks.throwIfCancelled().catch((error: unknown) => slots.fail(error));
+      const answer = await mapTurns(
+        input,
+        hooks,
+        turns.slice(batch.start, batch.end),
+        counts.slice(batch.start, batch.end),
+        templateTokens,
+        signal,
+      );
+      await cancelCheck;
+      throwIfAborted(signal);
+      answers[index] = answerLines(answer, flavor.type);
+      saves.request();
+      passOnAnswers();
+    });
+  });
+  passOnAnswers(); // a resumed job's answers
+  // Every call settles before the job ends: no call of a finished job is left running.
+  const callFailure = await slots.run(input.maxParallelCalls);
   // Nor a save: the last one holds every answer, and a resumed job must find it.
   const saveFailure = await saves.flush().then(
     () => undefined,
     (error: unknown) => ({ error }),
   );
   // A failed save stops the slots: its error, not their CANCELLED, is the job's.
-  const failure = saveFailure ?? firstError;
+  const failure = saveFailure ?? callFailure;
   if (failure) throw failure.error;
-  throwIfAborted(signal);
-  return answers.flatMap((lines) => lines ?? []);
+  throwIfAborted(slots.signal);
+  return reduce ? reduce.result : answers.flatMap((lines) => lines ?? []);
 }
 
 /** The lines of the batches answered so far up to the first one still running, in order. */
@@ -331,93 +343,44 @@ async function mapTurns(
   }
 }
 
-async function reduce(input: SummarizeInput, hooks: SummarizeHooks, lines: string[]): Promise<string[]> {
+/** The reduce alone, over the whole summary (after the progressive step). */
+async function reduceAll(input: SummarizeInput, hooks: SummarizeHooks, lines: string[]): Promise<string[]> {
+  const slots = new CallSlots(hooks.cancelSignal);
+  const reduce = reduceLevels(input, hooks, slots);
+  reduce.add(
+    lines,
+    lines.map((line) => input.tokenizer.count(line)),
+  );
+  reduce.end();
+  const failure = await slots.run(input.maxParallelCalls);
+  if (failure) throw failure.error;
+  throwIfAborted(slots.signal);
+  return reduce.result;
+}
+
+/** The job's reduce levels, their calls made in `slots` with the reduce template. */
+function reduceLevels(input: SummarizeInput, hooks: SummarizeHooks, slots: CallSlots): ReduceLevels {
   const { flavor, tokenizer } = input;
   const placeholders = countPlaceholders(input.reduceTemplate);
   const fill = (text: string) => fillTemplate(input.reduceTemplate, placeholders === 2 ? ['', text] : [text]);
   const templateTokens = tokenizer.count(fill(''));
-  const budget = batchTokenBudget({
-    totalContextLength: flavor.totalContextLength,
-    maxGenerationLength: flavor.maxGenerationLength,
-    promptTokens: templateTokens,
-    contextTokens: 0,
+  return new ReduceLevels(slots, {
+    budget: batchTokenBudget({
+      totalContextLength: flavor.totalContextLength,
+      maxGenerationLength: flavor.maxGenerationLength,
+      promptTokens: templateTokens,
+      contextTokens: 0,
+    }),
+    joinerTokens: tokenizer.joinerTokens,
+    countTokens: (line) => tokenizer.count(line),
+    reduceGroup: async (lines, lineTokens, signal) => {
+      const cancelCheck = hooks.throwIfCancelled().catch((error: unknown) => slots.fail(error));
+      const answer = await hooks.complete(fill(lines.join('\n')), templateTokens + lineTokens, signal);
+      await cancelCheck;
+      throwIfAborted(signal);
+      return answerLines(answer, flavor.type);
+    },
   });
-  // Each line is counted once, when it is produced.
-  let current = lines;
-  let counts = current.map((line) => tokenizer.count(line));
-  for (let level = 1; ; level += 1) {
-    await hooks.throwIfCancelled();
-    const groups = groupLines(counts, budget, tokenizer.joinerTokens);
-    const levelLines = current;
-    const levelCounts = counts;
-    // The groups of one level run at once under the job's cap; the next level needs all of them.
-    const answers = await runInParallel(
-      groups,
-      input.maxParallelCalls,
-      hooks.cancelSignal,
-      async (group, signal) => {
-        const prompt = fill(levelLines.slice(group.start, group.end).join('\n'));
-        const promptTokens =
-          templateTokens + joinedTokens(levelCounts.slice(group.start, group.end), tokenizer.joinerTokens);
-        return answerLines(await hooks.complete(prompt, promptTokens, signal), flavor.type);
-      },
-    );
-    const reduced = answers.flat();
-    const reducedCounts = reduced.map((line) => tokenizer.count(line));
-    const isShrinking = sum(reducedCounts) < sum(counts);
-    if (groups.length === 1 || level >= MAX_REDUCE_LEVELS || !isShrinking) return reduced;
-    current = reduced;
-    counts = reducedCounts;
-  }
-}
-
-/**
- * `work` over every item, at most `maxParallel` at once, answers in item order. The first failure
- * (or `cancelSignal`) aborts the signal given to the calls in flight and starts no more; every
- * call settles before it returns or throws the first error.
- */
-async function runInParallel<Item, Answer>(
-  items: readonly Item[],
-  maxParallel: number,
-  cancelSignal: AbortSignal | undefined,
-  work: (item: Item, signal: AbortSignal) => Promise<Answer>,
-): Promise<Answer[]> {
-  const stopped = new AbortController();
-  const signal = cancelSignal ? AbortSignal.any([cancelSignal, stopped.signal]) : stopped.signal;
-  const answers: Answer[] = new Array<Answer>(items.length);
-  let next = 0;
-  let firstError: { error: unknown } | undefined;
-  const runNext = async (): Promise<void> => {
-    try {
-      for (let index = next++; index < items.length; index = next++) {
-        throwIfAborted(signal);
-        answers[index] = await work(items[index] as Item, signal);
-      }
-    } catch (error) {
-      firstError ??= { error };
-      stopped.abort();
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(items.length, Math.max(1, maxParallel)) }, runNext));
-  if (firstError) throw firstError.error;
-  throwIfAborted(signal);
-  return answers;
-}
-
-/** Budget-sized groups of summary lines; a line over the budget goes alone (the server decides). */
-function groupLines(
-  counts: readonly number[],
-  budget: number,
-  joinerTokens: number,
-): { start: number; end: number }[] {
-  const groups: { start: number; end: number }[] = [];
-  let start = 0;
-  while (start < counts.length) {
-    const { end } = takeBatch(counts, start, budget, Number.POSITIVE_INFINITY, joinerTokens);
-    groups.push({ start, end: Math.max(end, start + 1) });
-    start = Math.max(end, start + 1);
-  }
-  return groups;
 }
 
 function halveTurn(
