@@ -6,14 +6,15 @@
 //   the critical-path limit of our own plan;
 // - progressive mode (`fields: 2`) on ES2004a against LangChain's `refine`;
 // - each LangChain chain also streamed, as our gateway calls: the simulator sends an answer one
-//   word per chunk at once, which costs the reader CPU that LangChain's default (one JSON body)
-//   does not pay;
+//   word per chunk, which costs the reader CPU that LangChain's default (one JSON body) does not pay;
 // - JSON submissions per second to the gateway against a bare NestJS route, same client.
 // LangChain's wall time includes its splitting and token counting (RecursiveCharacterTextSplitter
-// with a local js-tiktoken cl100k length function). Nothing may reach the network: any request
+// with a local js-tiktoken cl100k length function). The simulator runs in a process of its own
+// (an LLM server is another machine), our gateway in another (ROLE=all, as deployed), LangChain
+// in this one (a library runs in its caller's process). Nothing may reach the network: any request
 // to a host other than this machine is answered 403 at once (LangChain does not retry a 403).
 import { type ChildProcess, spawn } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,11 +27,13 @@ import { RecursiveCharacterTextSplitter } from '@langchain/textsplitters';
 import { getEncoding } from 'js-tiktoken';
 import { batchTokenBudget } from '../src/chunking/budget.util';
 import { fillTemplate } from '../src/prompts/prompt-template.util';
-import { REPOSITORY_ROOT, startTestGateway, type TestGateway } from '../test/support/gateway';
-import { type LoggedRequest, LlmSimulator } from '../test/support/llm-simulator';
+import { REPOSITORY_ROOT, waitFor } from '../test/support/gateway';
+import type { LoggedRequest } from '../test/support/llm-simulator';
+import { startGatewayProcess, stopProcess } from '../test/support/processes';
 import { readTranscript, submit } from '../test/support/pipeline-fixtures';
 import { findFreePort, startRedisServer } from '../test/support/redis-server';
 import { TokenizersService } from '../src/tokenizers/tokenizers.service';
+import { type SimulatorProcess, startSimulatorProcess } from './simulator-process';
 
 const LATENCY_MS = 200;
 const CAPS = [4, 8] as const;
@@ -210,33 +213,58 @@ function benchManifest(): string {
   );
 }
 
-async function startBenchGateway(simulator: LlmSimulator, cap: number): Promise<TestGateway> {
-  const gateway = await startTestGateway({
-    seedSamples: false,
-    env: {
-      ROLE: 'all',
-      OPENAI_API_BASE: simulator.baseUrl,
-      MAX_CONCURRENT_INFERENCES: String(cap),
-      LOG_LEVEL: 'warn',
-    },
-  });
+interface BenchGateway {
+  baseUrl: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Our gateway as production runs it: a ROLE=all process of its own (dist/main.js), on the bench's
+ * Redis, with the bench services and prompts.
+ */
+async function startBenchGateway(llmBaseUrl: string, cap: number): Promise<BenchGateway> {
+  const root = mkdtempSync(join(tmpdir(), 'bench-peer-pipeline-'));
+  mkdirSync(join(root, '.hydra-conf', 'services'), { recursive: true });
+  mkdirSync(join(root, 'prompts'));
   for (const prompt of [MAP_PROMPT, REDUCE_PROMPT, PROGRESSIVE_PROMPT])
-    writeFileSync(join(gateway.root, 'prompts', `${prompt}.txt`), readPrompt(prompt));
-  writeFileSync(join(gateway.root, '.hydra-conf', 'services', 'bench.yaml'), benchManifest());
-  const deadline = Date.now() + 15_000;
-  while (!(await (await fetch(`${gateway.baseUrl}/services`)).text()).includes('bench/progressive')) {
-    if (Date.now() > deadline) {
-      await gateway.close();
-      throw new Error('the gateway never served the bench services');
-    }
-    await new Promise((resolve) => setTimeout(resolve, 25));
+    writeFileSync(join(root, 'prompts', `${prompt}.txt`), readPrompt(prompt));
+  writeFileSync(join(root, '.hydra-conf', 'services', 'bench.yaml'), benchManifest());
+  const port = await findFreePort();
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const child = startGatewayProcess(root, {
+    ROLE: 'all',
+    HTTP_PORT: String(port),
+    SERVICES_BROKER: process.env.TEST_REDIS_URL ?? '',
+    OPENAI_API_BASE: llmBaseUrl,
+    MAX_CONCURRENT_INFERENCES: String(cap),
+    LOG_LEVEL: 'warn',
+  });
+  const close = async () => {
+    await stopProcess(child);
+    rmSync(root, { recursive: true, force: true });
+  };
+  try {
+    await waitFor(
+      async () =>
+        (
+          await fetch(`${baseUrl}/services`).then(
+            (response) => response.text(),
+            () => '',
+          )
+        ).includes('bench/progressive'),
+      30_000,
+      'the gateway process to serve the bench services',
+    );
+  } catch (error) {
+    await close();
+    throw error;
   }
-  return gateway;
+  return { baseUrl, close };
 }
 
 let lastSubmittedAt = 0;
 
-async function runOurs(gateway: TestGateway, route: string, text: string): Promise<number> {
+async function runOurs(gateway: BenchGateway, route: string, text: string): Promise<number> {
   const startedAt = performance.now();
   lastSubmittedAt = Date.now();
   const jobId = await submit(gateway, route, text, 'bench');
@@ -340,13 +368,18 @@ function figureTable(
   ].join('\n');
 }
 
+/** Calls of the simulator already read: each timed run reads the ones it made. */
+let requestsRead = 0;
+
 async function timed(
-  simulator: LlmSimulator,
+  simulator: SimulatorProcess,
   run: () => Promise<number>,
 ): Promise<{ wallMs: number; calls: LoggedRequest[] }> {
-  const from = simulator.requests.length;
+  requestsRead += (await simulator.requestsFrom(requestsRead)).length; // the untimed runs' calls
   const wallMs = await run();
-  return { wallMs, calls: simulator.requests.slice(from) };
+  const calls = await simulator.requestsFrom(requestsRead);
+  requestsRead += calls.length;
+  return { wallMs, calls };
 }
 
 async function pipelineTables(): Promise<string> {
@@ -367,14 +400,15 @@ async function pipelineTables(): Promise<string> {
   const progressiveBudget = budgetFor(readPrompt(PROGRESSIVE_PROMPT), 2);
   const bmr006 = readTranscript('Bmr006.txt');
   const es2004a = readTranscript('ES2004a.txt');
-  const simulator = await new LlmSimulator({
+  // The simulator and our gateway each in a process of their own; LangChain, a library, runs in this one.
+  const simulator = await startSimulatorProcess({
     latencyMs: LATENCY_MS,
     models: [{ id: MODEL, maxModelLen: 128_000, tokenizer: 'cl100k_base' }],
-  }).start();
+  });
   const tables: string[] = [];
   try {
     for (const cap of CAPS) {
-      const gateway = await startBenchGateway(simulator, cap);
+      const gateway = await startBenchGateway(simulator.baseUrl, cap);
       const llm = peerModel(simulator.baseUrl, cap);
       const streamingLlm = peerModel(simulator.baseUrl, cap, true);
       try {
