@@ -14,7 +14,7 @@
 // in this one (a library runs in its caller's process). Nothing may reach the network: any request
 // to a host other than this machine is answered 403 at once (LangChain does not retry a 403).
 import { type ChildProcess, spawn } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,10 +29,10 @@ import { batchTokenBudget } from '../src/chunking/budget.util';
 import { fillTemplate } from '../src/prompts/prompt-template.util';
 import { REPOSITORY_ROOT, waitFor } from '../test/support/gateway';
 import type { LoggedRequest } from '../test/support/llm-simulator';
-import { startGatewayProcess, stopProcess } from '../test/support/processes';
 import { readTranscript, submit } from '../test/support/pipeline-fixtures';
 import { findFreePort, startRedisServer } from '../test/support/redis-server';
 import { TokenizersService } from '../src/tokenizers/tokenizers.service';
+import { type BenchGateway, followUntilComplete, startBenchGatewayProcess } from './gateway-process';
 import { type SimulatorProcess, startSimulatorProcess } from './simulator-process';
 
 const LATENCY_MS = 200;
@@ -213,72 +213,39 @@ function benchManifest(): string {
   );
 }
 
-interface BenchGateway {
-  baseUrl: string;
-  close(): Promise<void>;
-}
-
-/**
- * Our gateway as production runs it: a ROLE=all process of its own (dist/main.js), on the bench's
- * Redis, with the bench services and prompts.
- */
+/** Our gateway, ROLE=all, on the bench's Redis, with the bench services and prompts. */
 async function startBenchGateway(llmBaseUrl: string, cap: number): Promise<BenchGateway> {
-  const root = mkdtempSync(join(tmpdir(), 'bench-peer-pipeline-'));
-  mkdirSync(join(root, '.hydra-conf', 'services'), { recursive: true });
-  mkdirSync(join(root, 'prompts'));
-  for (const prompt of [MAP_PROMPT, REDUCE_PROMPT, PROGRESSIVE_PROMPT])
-    writeFileSync(join(root, 'prompts', `${prompt}.txt`), readPrompt(prompt));
-  writeFileSync(join(root, '.hydra-conf', 'services', 'bench.yaml'), benchManifest());
-  const port = await findFreePort();
-  const baseUrl = `http://127.0.0.1:${port}`;
-  const child = startGatewayProcess(root, {
+  const gateway = await startBenchGatewayProcess({
     ROLE: 'all',
-    HTTP_PORT: String(port),
     SERVICES_BROKER: process.env.TEST_REDIS_URL ?? '',
     OPENAI_API_BASE: llmBaseUrl,
     MAX_CONCURRENT_INFERENCES: String(cap),
-    LOG_LEVEL: 'warn',
   });
-  const close = async () => {
-    await stopProcess(child);
-    rmSync(root, { recursive: true, force: true });
-  };
+  for (const prompt of [MAP_PROMPT, REDUCE_PROMPT, PROGRESSIVE_PROMPT])
+    writeFileSync(join(gateway.root, 'prompts', `${prompt}.txt`), readPrompt(prompt));
+  writeFileSync(join(gateway.root, '.hydra-conf', 'services', 'bench.yaml'), benchManifest());
   try {
     await waitFor(
-      async () =>
-        (
-          await fetch(`${baseUrl}/services`).then(
-            (response) => response.text(),
-            () => '',
-          )
-        ).includes('bench/progressive'),
-      30_000,
-      'the gateway process to serve the bench services',
+      async () => (await (await fetch(`${gateway.baseUrl}/services`)).text()).includes('bench/progressive'),
+      15_000,
+      'the gateway to serve the bench services',
     );
   } catch (error) {
-    await close();
+    await gateway.close();
     throw error;
   }
-  return { baseUrl, close };
+  return gateway;
 }
 
 let lastSubmittedAt = 0;
 
+/** HTTP submit → `complete` on the job's WebSocket. */
 async function runOurs(gateway: BenchGateway, route: string, text: string): Promise<number> {
   const startedAt = performance.now();
   lastSubmittedAt = Date.now();
-  const jobId = await submit(gateway, route, text, 'bench');
-  for (;;) {
-    const body = (await (await fetch(`${gateway.baseUrl}/results/${jobId}`)).json()) as { status: string };
-    if (body.status === 'complete') {
-      if (process.env.BENCH_PEER_TRACE)
-        process.stderr.write(`complete at ${Date.now() - lastSubmittedAt} ms\n`);
-      return performance.now() - startedAt;
-    }
-    if (body.status !== 'queued' && body.status !== 'started' && body.status !== 'processing')
-      throw new Error(`job ${jobId} ended as ${JSON.stringify(body)}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+  await followUntilComplete(gateway.baseUrl, await submit(gateway, route, text, 'bench'));
+  if (process.env.BENCH_PEER_TRACE) process.stderr.write(`complete at ${Date.now() - lastSubmittedAt} ms\n`);
+  return performance.now() - startedAt;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -320,7 +287,7 @@ function callTimeline(what: string, calls: readonly LoggedRequest[]): string {
   const reducePrefix = readPrompt(REDUCE_PROMPT).slice(0, 40);
   const lines = calls.map(
     (call) =>
-      `${String(call.receivedAt - first).padStart(6)} ms ${call.prompt.startsWith(reducePrefix) ? 'reduce' : 'map   '} ${call.promptTokens} tokens`,
+      `${String(call.receivedAt - first).padStart(6)} ms → ${String((call.answeredAt ?? Number.NaN) - first).padStart(6)} ms ${call.prompt.startsWith(reducePrefix) ? 'reduce' : 'map   '} ${call.promptTokens} tokens`,
   );
   return `${what}:\n${lines.join('\n')}\n`;
 }
@@ -461,6 +428,8 @@ async function pipelineTables(): Promise<string> {
             const oursRun = await timed(simulator, () => runOurs(gateway, 'bench/progressive', es2004a));
             progressive.push(oursRun.wallMs);
             progressiveCalls = oursRun.calls;
+            if (process.env.BENCH_PEER_TRACE)
+              process.stderr.write(callTimeline('ours, progressive', progressiveCalls));
             const peerRun = await timed(simulator, () => runRefine(llm, es2004a, progressiveBudget));
             refine.push(peerRun.wallMs);
             refineCalls = peerRun.calls;

@@ -61,6 +61,8 @@ export interface LoggedRequest {
   /** Undefined for an answer that does not stream, and while a stream is still going. */
   streamEnd: StreamEnd | undefined;
   receivedAt: number;
+  /** When the whole answer was handed to the socket (epoch ms); undefined until then. */
+  answeredAt: number | undefined;
   /** The caller's IP address as the simulator saw it: which host sent the call. */
   clientAddress: string | undefined;
 }
@@ -275,6 +277,7 @@ export class LlmSimulator {
       chunksSent: 0,
       streamEnd: undefined,
       receivedAt: Date.now(),
+      answeredAt: undefined,
       clientAddress: request.socket.remoteAddress,
     };
     this.requests.push(entry);
@@ -368,6 +371,7 @@ export class LlmSimulator {
       ],
       usage,
     });
+    entry.answeredAt = Date.now();
   }
 
   /**
@@ -468,6 +472,7 @@ export class LlmSimulator {
       case undefined:
         entry.streamEnd = 'done';
         response.end('data: [DONE]\n\n');
+        entry.answeredAt = Date.now();
         return;
     }
   }
