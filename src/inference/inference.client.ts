@@ -190,7 +190,8 @@ export class InferenceClient implements OnModuleDestroy {
       for await (const bytes of response.body as AsyncIterable<Uint8Array>) {
         received.parser.feed(decoder.decode(bytes, { stream: true }));
         if (received.failure) throw received.failure;
-        if (received.isDone) break;
+        // Read to the end even after [DONE]: leaving the body unread makes fetch close the
+        // connection instead of keeping it for the next call.
       }
     } catch (error) {
       if (signal.aborted) throw idleTimer.expiry ?? new InferenceError('cancelled', 'CANCELLED');
