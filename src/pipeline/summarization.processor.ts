@@ -142,10 +142,15 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
     const jobId = job.id ?? '';
     await this.state.admit(job); // a job whose request was answered 503 never runs
     const { service, flavor } = job.data;
-    const text = await this.state.readText(job);
     const fields = jobFields(job, this.queueLabel);
     const startedAt = performance.now();
-    const templates = await this.readTemplates(service, flavor);
+    // Independent reads, at once: a job's first LLM call waits for all of them.
+    const [text, templates, savedCheckpoint, switchedFlavor] = await Promise.all([
+      this.state.readText(job),
+      this.readTemplates(service, flavor),
+      this.state.readCheckpoint(jobId),
+      this.state.readSwitchedFlavor(jobId),
+    ]);
     // Result cache (docs/architecture.md, "Result cache"): a kept result, or the run of an
     // identical job running now, answers this one with no LLM call.
     const cacheKey = this.cache.isEnabled
@@ -163,9 +168,7 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
             this.cache.renewLease(cacheKey, jobId).catch(() => undefined); // Redis away: the next renewal
           }, this.cache.renewEveryMs);
     // A resumed job goes on counting from the usage saved with its checkpoint.
-    const { elapsedMs: elapsedBeforeMs, ...counts } = usageCountsFromSaved(
-      await this.state.readCheckpoint(jobId),
-    );
+    const { elapsedMs: elapsedBeforeMs, ...counts } = usageCountsFromSaved(savedCheckpoint);
     const countsSoFar = (): UsageCounts => ({
       ...counts,
       elapsedMs: Math.round(elapsedBeforeMs + performance.now() - startedAt),
@@ -177,6 +180,7 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
         job,
         text,
         templates,
+        { checkpoint: savedCheckpoint, switchedFlavor },
         counts,
         countsSoFar,
       ));
@@ -195,8 +199,7 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
         this.logger.warn({ message: `Job ${jobId}: result not cached (${String(error)})`, ...fields });
       });
     }
-    await this.state.saveUsage(jobId, usage);
-    await this.state.forgetRun(jobId);
+    await Promise.all([this.state.saveUsage(jobId, usage), this.state.forgetRun(jobId)]);
     this.metrics.jobEnded(fields.service, fields.flavor, 'completed', (Date.now() - job.timestamp) / 1000);
     this.logger.log({
       message: `Job ${jobId} completed in ${durationMs} ms (${counts.calls} LLM calls, ${counts.promptTokens} prompt and ${counts.completionTokens} completion tokens)`,
@@ -296,6 +299,7 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
     job: Job<SummarizationJobData, string>,
     text: string,
     requestedTemplates: { template: string; reduceTemplate: string },
+    savedRun: { checkpoint: unknown; switchedFlavor: string | undefined },
     usage: { calls: number; promptTokens: number; completionTokens: number },
     usageSoFar: () => UsageCounts,
   ): Promise<{ summary: string; flavor: FlavorParameters }> {
@@ -304,7 +308,9 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
     const fields = jobFields(job, this.queueLabel);
     const chain = [job.data.flavor, ...(job.data.fallbackFlavors ?? [])];
     // A job resumed after a failover goes on with the flavor it had switched to.
-    const switchedTo = await this.state.readSwitchedFlavor(jobId);
+    const switchedTo = savedRun.switchedFlavor;
+    // The checkpoint read when the job started, for its first run only: a failover changes it.
+    let savedCheckpoint: { checkpoint: unknown } | undefined = { checkpoint: savedRun.checkpoint };
     let index = Math.max(
       0,
       chain.findIndex((candidate) => candidate.name === switchedTo),
@@ -316,6 +322,7 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
       const next = chain[index + 1];
       const switchTo = async (reason: string, isStartingOver: boolean) => {
         if (!next) return;
+        savedCheckpoint = undefined; // read again: switching may drop it
         await this.state.switchFlavor(jobId, next.name, isStartingOver);
         this.logger.warn({
           message: `Job ${jobId}: ${reason}; it goes on with its fallback flavor ${next.name}${isStartingOver ? ' from the start' : ' from its checkpoint'}`,
@@ -340,7 +347,12 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
         }
       }
       try {
-        return { summary: await this.runPipeline(job, text, flavor, templates, usage, usageSoFar), flavor };
+        const saved = savedCheckpoint;
+        savedCheckpoint = undefined;
+        return {
+          summary: await this.runPipeline(job, text, flavor, templates, usage, usageSoFar, saved),
+          flavor,
+        };
       } catch (error) {
         if (!next || !isFailoverError(error) || this.stopping.signal.aborted) throw error;
         const isSameTokenizer =
@@ -365,15 +377,18 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
     templates: { template: string; reduceTemplate: string },
     usage: { calls: number; promptTokens: number; completionTokens: number },
     usageSoFar: () => UsageCounts,
+    saved?: { checkpoint: unknown },
   ): Promise<string> {
     const jobId = job.id ?? '';
     const { service } = job.data;
     const fields = jobFields(job, this.queueLabel);
     const tokenizer = this.tokenizers.forFlavor(service.route, flavor);
-    const checkpoint = checkpointFromSaved(await this.state.readCheckpoint(jobId));
+    const checkpoint = checkpointFromSaved(saved ? saved.checkpoint : await this.state.readCheckpoint(jobId));
     if (!checkpoint) {
-      await this.state.startFresh(jobId);
-      await job.updateProgress({ phase: 'started' } satisfies JobProgress);
+      await Promise.all([
+        this.state.startFresh(jobId),
+        job.updateProgress({ phase: 'started' } satisfies JobProgress),
+      ]);
       this.logger.log({ message: `Job ${jobId} started`, ...fields });
     } else {
       this.logger.log({ message: `Job ${jobId} resumes from its checkpoint`, ...fields });

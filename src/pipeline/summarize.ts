@@ -120,7 +120,7 @@ async function progressiveMap(
   let hasSplitTurns = checkpoint?.turns !== undefined;
   const summary = [...(checkpoint?.summaryLines ?? [])];
   let next = checkpoint?.nextTurn ?? 0;
-  await hooks.reportProgress(next, turns.length, summary);
+  const firstReport = inBackground(hooks.reportProgress(next, turns.length, [...summary]));
 
   const replaceTurn = (index: number, pieces: CountedTurns) => {
     turns.splice(index, 1, ...pieces.turns);
@@ -142,6 +142,7 @@ async function progressiveMap(
   // Off the call path: the next call needs this answer, not its save.
   // Progress is what the checkpoint holds, never more: the state is taken when the save starts.
   const saves = coalescedTask(async () => {
+    await firstReport.settled();
     const [savedNext, savedSummary, totalTurns] = [next, [...summary], turns.length];
     await hooks.saveCheckpoint({
       kind: 'progressive',
@@ -200,9 +201,11 @@ async function progressiveMap(
   } catch (error) {
     // No save of a stopped job is left running (the job may be handed to another worker).
     await saves.flush().catch(() => undefined);
+    await firstReport.settled().catch(() => undefined);
     throw error;
   }
   await saves.flush();
+  await firstReport.settled();
   return summary;
 }
 
@@ -226,7 +229,7 @@ async function mapAndReduce(
   const answers: (string[] | null)[] = batches.map((_, index) => saved?.answers[index] ?? null);
   const turnsDone = () =>
     batches.reduce((done, batch, index) => done + (answers[index] ? batch.end - batch.start : 0), 0);
-  await hooks.reportProgress(turnsDone(), turns.length, answeredPrefix(answers));
+  const firstReport = inBackground(hooks.reportProgress(turnsDone(), turns.length, answeredPrefix(answers)));
 
   // The first failure (or a cancellation) aborts the other calls in flight and dispatches no more:
   // a failed job must not keep paying for calls whose answers nobody will read.
@@ -237,6 +240,7 @@ async function mapAndReduce(
     // Progress is what the checkpoint holds, never more: the state is taken when the save starts.
     const [savedAnswers, savedTurnsDone] = [[...answers], turnsDone()];
     try {
+      await firstReport.settled();
       await hooks.saveCheckpoint({ kind: 'map', answers: savedAnswers, batches });
       await hooks.reportProgress(savedTurnsDone, turns.length, answeredPrefix(savedAnswers));
     } catch (error) {
@@ -286,15 +290,35 @@ async function mapAndReduce(
   // Every call settles before the job ends: no call of a finished job is left running.
   const callFailure = await slots.run(input.maxParallelCalls);
   // Nor a save: the last one holds every answer, and a resumed job must find it.
-  const saveFailure = await saves.flush().then(
-    () => undefined,
-    (error: unknown) => ({ error }),
-  );
+  const saveFailure = await saves
+    .flush()
+    .then(() => firstReport.settled())
+    .then(
+      () => undefined,
+      (error: unknown) => ({ error }),
+    );
   // A failed save stops the slots: its error, not their CANCELLED, is the job's.
   const failure = saveFailure ?? callFailure;
   if (failure) throw failure.error;
   throwIfAborted(slots.signal);
   return reduce ? reduce.result : answers.flatMap((lines) => lines ?? []);
+}
+
+/**
+ * A job's first progress report, sent beside its first call instead of before it: the saves
+ * (which report progress too) wait for it, so reports stay in order; `settled()` throws its error.
+ */
+function inBackground(report: Promise<void>): { settled(): Promise<void> } {
+  const outcome = report.then(
+    () => undefined,
+    (error: unknown) => ({ error }),
+  );
+  return {
+    settled: async () => {
+      const failure = await outcome;
+      if (failure) throw failure.error;
+    },
+  };
 }
 
 /** The lines of the batches answered so far up to the first one still running, in order. */
