@@ -3,7 +3,7 @@ import { Logger } from '@nestjs/common';
 import Redis from 'ioredis';
 import type { AppConfig } from '../src/config/app-config';
 import { parseAppConfig } from '../src/config/parse-app-config.util';
-import { INFERENCE_SEMAPHORE_KEY, InferenceClient } from '../src/inference/inference.client';
+import { INFERENCE_SEMAPHORE_REDIS_KEY, InferenceClient } from '../src/inference/inference.client';
 import { InferenceError } from '../src/inference/inference.error';
 import { requiredTestRedisUrl } from './support/gateway';
 import { answerPieces, LlmSimulator, simulatedAnswer } from './support/llm-simulator';
@@ -50,7 +50,7 @@ describe('InferenceClient against the LLM simulator and a real Redis', () => {
     simulator.firstTokenMs = 0;
     simulator.tokenMs = 0;
     const redis = new Redis(requiredTestRedisUrl());
-    await redis.del(INFERENCE_SEMAPHORE_KEY);
+    await redis.del(INFERENCE_SEMAPHORE_REDIS_KEY);
     redis.disconnect();
   });
   afterAll(async () => {
@@ -291,5 +291,35 @@ describe('InferenceClient against the LLM simulator and a real Redis', () => {
     );
     expect(simulator.requests).toHaveLength(12);
     expect(simulator.maxInFlight).toBe(3);
+  });
+
+  it('hands a finished call’s permit to the next call sent at once, then gives it back to Redis', async () => {
+    simulator.latencyMs = 100;
+    const redis = new Redis(requiredTestRedisUrl());
+    try {
+      const client = newClient({ MAX_CONCURRENT_INFERENCES: '2' });
+      const holders = () => redis.zrange(INFERENCE_SEMAPHORE_REDIS_KEY, 0, -1);
+      /** A call, and the permits held in Redis half-way through it. */
+      const callSeeingHolders = async (prompt: string) => {
+        const call = client.complete(request(prompt));
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        const seen = await holders();
+        await call;
+        return seen;
+      };
+      const duringFirst = await callSeeingHolders('A : first');
+      const duringSecond = await callSeeingHolders('A : second');
+      // The same permit: the second call took it from the first instead of from Redis.
+      expect(duringFirst).toHaveLength(1);
+      expect(duringSecond).toEqual(duringFirst);
+      // Then nobody asks for it: it goes back.
+      const deadline = Date.now() + 2_000;
+      while ((await holders()).length > 0 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      expect(await holders()).toEqual([]);
+    } finally {
+      redis.disconnect();
+    }
   });
 });

@@ -30,9 +30,17 @@ export interface Completion {
   attempts: number;
 }
 
-/** Redis key of the semaphore shared by every worker process on this Redis. */
+/** Name of the semaphore shared by every worker process on this Redis. */
 export const INFERENCE_SEMAPHORE_KEY = 'llm-gateway:inference-permits';
+/** Its Redis key (a sorted set of the permits held): redis-semaphore prefixes the name. */
+export const INFERENCE_SEMAPHORE_REDIS_KEY = `semaphore:${INFERENCE_SEMAPHORE_KEY}`;
 const PERMIT_POLL_MS = 25;
+/**
+ * A permit a call has just finished with waits this long for this process's next call before it
+ * goes back to Redis: a slot that sends its next call at once keeps its permit (no release and
+ * no acquire round trip on the call's path), and no permit idles for longer.
+ */
+const PERMIT_HANDOVER_MS = 5;
 
 /**
  * The only caller of the LLM API (docs/architecture.md "Inference"): the openai SDK with its own retries
@@ -71,7 +79,13 @@ export class InferenceClient implements OnModuleDestroy {
     this.redis.on('error', () => undefined); // reconnects by itself; the calls report what matters
   }
 
+  /** Permits held by this process between two calls (see PERMIT_HANDOVER_MS), newest last. */
+  private readonly idlePermits: { permit: Semaphore; releaseTimer: NodeJS.Timeout }[] = [];
+
   async onModuleDestroy(): Promise<void> {
+    const idle = this.idlePermits.splice(0);
+    for (const { releaseTimer } of idle) clearTimeout(releaseTimer);
+    await Promise.all(idle.map(({ permit }) => permit.release().catch(() => undefined)));
     await closeRedisConnection(this.redis);
   }
 
@@ -242,9 +256,45 @@ export class InferenceClient implements OnModuleDestroy {
 
   /** Runs `work` holding one of the MAX_CONCURRENT_INFERENCES permits shared through Redis. */
   private async withPermit<T>(signal: AbortSignal | undefined, work: () => Promise<T>): Promise<T> {
-    // One Semaphore object holds one permit: a new one per call. Its lease is the job lock's: a
-    // permit whose holder died comes back within about JOB_LOCK_SECONDS, as its job does; the
-    // holder refreshes it three times per lease while it lives.
+    const waitStartedAt = performance.now();
+    const permit = this.takeIdlePermit() ?? (await this.acquirePermit(signal));
+    this.metrics?.permitWaited((performance.now() - waitStartedAt) / 1000);
+    try {
+      return await work();
+    } finally {
+      this.keepIdle(permit);
+    }
+  }
+
+  /** A permit this process released less than PERMIT_HANDOVER_MS ago and still holds, if any. */
+  private takeIdlePermit(): Semaphore | undefined {
+    for (let idle = this.idlePermits.pop(); idle; idle = this.idlePermits.pop()) {
+      clearTimeout(idle.releaseTimer);
+      if (idle.permit.isAcquired) return idle.permit;
+    }
+    return undefined;
+  }
+
+  /** Holds `permit` for the next call for PERMIT_HANDOVER_MS, then gives it back to Redis. */
+  private keepIdle(permit: Semaphore): void {
+    const idle = {
+      permit,
+      releaseTimer: setTimeout(() => {
+        const index = this.idlePermits.indexOf(idle);
+        if (index === -1) return; // taken by a call meanwhile
+        this.idlePermits.splice(index, 1);
+        permit.release().catch(() => undefined); // an unreleased permit expires on its own
+      }, PERMIT_HANDOVER_MS),
+    };
+    idle.releaseTimer.unref();
+    this.idlePermits.push(idle);
+  }
+
+  /** A new permit from Redis, waiting for one to be free. */
+  private async acquirePermit(signal: AbortSignal | undefined): Promise<Semaphore> {
+    // One Semaphore object holds one permit. Its lease is the job lock's: a permit whose holder
+    // died comes back within about JOB_LOCK_SECONDS, as its job does; the holder refreshes it
+    // three times per lease while it lives.
     const leaseMs = this.config.jobLockSeconds * 1000;
     const permit = new Semaphore(
       this.redis,
@@ -264,17 +314,8 @@ export class InferenceClient implements OnModuleDestroy {
           ),
       },
     );
-    const waitStartedAt = performance.now();
     await acquireCancellable(permit, signal);
-    this.metrics?.permitWaited((performance.now() - waitStartedAt) / 1000);
-    try {
-      return await work();
-    } finally {
-      // Not awaited: the answer goes back at once. The release's command is sent now, on the
-      // connection every acquire uses, so Redis runs it before this process's next acquire; an
-      // unreleased permit expires on its own.
-      permit.release().catch(() => undefined);
-    }
+    return permit;
   }
 }
 
