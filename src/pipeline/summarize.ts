@@ -155,7 +155,6 @@ async function progressiveMap(
   try {
     while (next < turns.length) {
       saves.throwIfFailed();
-      await hooks.throwIfCancelled();
       throwIfAborted(hooks.cancelSignal);
       let contextSize = Math.min(flavor.summaryTurns, summary.length);
       // A long summary line may crowd out the next turn: drop the oldest context lines first.
@@ -167,6 +166,8 @@ async function progressiveMap(
         if (turn) replaceTurn(next, splitAndCountTurn(turn, budget, tokenizer));
         continue;
       }
+      // Checked alongside the call, not before it, as in map mode.
+      const cancelCheck = checkedBeside(hooks);
       let answer: string | undefined;
       while (answer === undefined) {
         const context = contextSize === 0 ? [] : summary.slice(-contextSize);
@@ -179,8 +180,9 @@ async function progressiveMap(
           contextTokens(contextSize) +
           joinedTokens(counts.slice(next, end), tokenizer.joinerTokens);
         try {
-          answer = await hooks.complete(prompt, promptTokens, hooks.cancelSignal);
+          answer = await hooks.complete(prompt, promptTokens, cancelCheck.signal);
         } catch (error) {
+          await cancelCheck.settled(); // a call aborted by the check fails as the check says
           if (!isContextLengthError(error)) throw error;
           // The server counts differently: halve the batch, then drop the context, then split the turn.
           if (end - next > 1) end = next + Math.ceil((end - next) / 2);
@@ -192,6 +194,7 @@ async function progressiveMap(
           }
         }
       }
+      await cancelCheck.settled();
       const newLines = answerLines(answer, flavor.type);
       summary.push(...newLines);
       summaryCounts.push(...newLines.map((line) => tokenizer.count(line)));
@@ -302,6 +305,28 @@ async function mapAndReduce(
   if (failure) throw failure.error;
   throwIfAborted(slots.signal);
   return reduce ? reduce.result : answers.flatMap((lines) => lines ?? []);
+}
+
+/**
+ * `hooks.throwIfCancelled()` started beside a call: `signal` (for the call) aborts as soon as the
+ * check throws, and `settled()` throws what it threw.
+ */
+function checkedBeside(hooks: SummarizeHooks): { signal: AbortSignal; settled(): Promise<void> } {
+  const cancelled = new AbortController();
+  const outcome = hooks.throwIfCancelled().then(
+    () => undefined,
+    (error: unknown) => {
+      cancelled.abort();
+      return { error };
+    },
+  );
+  return {
+    signal: hooks.cancelSignal ? AbortSignal.any([hooks.cancelSignal, cancelled.signal]) : cancelled.signal,
+    settled: async () => {
+      const failure = await outcome;
+      if (failure) throw failure.error;
+    },
+  };
 }
 
 /**
