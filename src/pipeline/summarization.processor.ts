@@ -384,11 +384,15 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
     const fields = jobFields(job, this.queueLabel);
     const tokenizer = this.tokenizers.forFlavor(service.route, flavor);
     const checkpoint = checkpointFromSaved(saved ? saved.checkpoint : await this.state.readCheckpoint(jobId));
+    // Written while the text is split; every progress report waits for them (they come first).
+    const startWrites = checkpoint
+      ? Promise.resolve()
+      : Promise.all([
+          this.state.startFresh(jobId),
+          job.updateProgress({ phase: 'started' } satisfies JobProgress),
+        ]).then(() => undefined);
+    startWrites.catch(() => undefined); // reported by the first progress report, which awaits them
     if (!checkpoint) {
-      await Promise.all([
-        this.state.startFresh(jobId),
-        job.updateProgress({ phase: 'started' } satisfies JobProgress),
-      ]);
       this.logger.log({ message: `Job ${jobId} started`, ...fields });
     } else {
       this.logger.log({ message: `Job ${jobId} resumes from its checkpoint`, ...fields });
@@ -447,6 +451,7 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
         // The usage rides with the checkpoint (one write): a resumed job reports all its calls.
         saveCheckpoint: (next) => this.state.saveCheckpoint(jobId, { ...next, usage: usageSoFar() }),
         reportProgress: async (turnsDone, totalTurns, summarySoFar) => {
+          await startWrites;
           const newSummaryLines = summarySoFar.slice(publishedLineCount);
           if (newSummaryLines.length > 0) {
             publishedLineCount = await this.state.appendPartialLines(jobId, newSummaryLines);
