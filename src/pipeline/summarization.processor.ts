@@ -218,11 +218,14 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
     service: SummarizationJobData['service'],
     flavor: FlavorParameters,
   ): Promise<{ template: string; reduceTemplate: string }> {
-    const template = (await this.prompts.read(service.promptName)).template;
-    const reduceTemplate = flavor.reduceSummary
-      ? (await this.prompts.read(flavor.reduce_prompt ?? service.promptName)).template
-      : template;
-    return { template, reduceTemplate };
+    // Read at once; a failure of the service's prompt is reported before one of the reduce prompt.
+    const [prompt, reducePrompt] = await Promise.allSettled([
+      this.prompts.read(service.promptName),
+      flavor.reduceSummary ? this.prompts.read(flavor.reduce_prompt ?? service.promptName) : undefined,
+    ]);
+    if (prompt.status === 'rejected') throw prompt.reason;
+    if (reducePrompt.status === 'rejected') throw reducePrompt.reason;
+    return { template: prompt.value.template, reduceTemplate: (reducePrompt.value ?? prompt.value).template };
   }
 
   /**

@@ -31,8 +31,11 @@ export class PromptStore {
     let resolvedFile: string;
     let resolvedFolder: string;
     try {
-      resolvedFolder = await realpath(folder);
-      resolvedFile = await realpath(join(folder, `${name}.txt`));
+      // At once: each is a trip to libuv's thread pool, and a job's first call waits for its prompts.
+      [resolvedFolder, resolvedFile] = await Promise.all([
+        realpath(folder),
+        realpath(join(folder, `${name}.txt`)),
+      ]);
     } catch {
       throw new PromptError(`prompt file ${label} does not exist`, 'PROMPT_MISSING');
     }
