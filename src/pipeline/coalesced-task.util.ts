@@ -19,8 +19,9 @@ export function coalescedTask(run: () => Promise<void>): CoalescedTask {
   let running: Promise<void> | undefined;
   let failure: { error: unknown } | undefined;
   const drain = async (): Promise<void> => {
-    // Started from request(): one tick later, so that the requests of this tick merge into it.
-    await Promise.resolve();
+    // Started from request(): after the event loop's current turn, so that the requests of this
+    // turn merge into it and the caller's next LLM call leaves before the save's writes.
+    await new Promise((resolve) => setImmediate(resolve));
     while (isRequested && !failure) {
       isRequested = false;
       try {

@@ -127,10 +127,17 @@ async function progressiveMap(
     counts.splice(index, 1, ...pieces.counts);
     hasSplitTurns = true;
   };
-  // Each summary line is counted once, when it is produced; the context's count is a sum.
-  const summaryCounts = summary.map((line) => tokenizer.count(line));
+  // Each summary line is counted once, the first time it is part of a prompt's context (most
+  // never are: only the last summaryTurns lines are); the context's count is a sum.
+  const summaryCounts: (number | undefined)[] = [];
+  const summaryCount = (index: number) => (summaryCounts[index] ??= tokenizer.count(summary[index] ?? ''));
   const contextTokens = (size: number) =>
-    size === 0 ? 0 : joinedTokens(summaryCounts.slice(-size), tokenizer.joinerTokens);
+    size === 0
+      ? 0
+      : joinedTokens(
+          Array.from({ length: size }, (_, offset) => summaryCount(summary.length - size + offset)),
+          tokenizer.joinerTokens,
+        );
   const budgetWith = (contextSize: number) =>
     batchTokenBudget({
       totalContextLength: flavor.totalContextLength,
@@ -197,7 +204,6 @@ async function progressiveMap(
       await cancelCheck.settled();
       const newLines = answerLines(answer, flavor.type);
       summary.push(...newLines);
-      summaryCounts.push(...newLines.map((line) => tokenizer.count(line)));
       next = end;
       saves.request();
     }
