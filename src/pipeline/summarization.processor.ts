@@ -20,7 +20,6 @@ import { PromptStore } from '../prompts/prompts.repository';
 import { TokenizersService } from '../tokenizers/tokenizers.service';
 import { checkpointFromSaved, progressToReport, type ReportedProgress } from './job-progress.util';
 import { type CachedResult, ResultCacheRepository } from './result-cache.repository';
-import { resultCacheKey } from './result-cache-key.util';
 import { fillTemplate } from '../prompts/prompt-template.util';
 import { hasRoomForText, isFailoverError, isPlanShared } from './failover.util';
 import { summarize } from './summarize';
@@ -142,14 +141,15 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
     const jobId = job.id ?? '';
     await this.state.admit(job); // a job whose request was answered 503 never runs
     const { service, flavor } = job.data;
-    const text = await this.state.readText(job);
+    // Bytes, decoded only where they are split or hashed: in a thread when the text is large.
+    const text = await this.state.readTextBytes(job);
     const fields = jobFields(job, this.queueLabel);
     const startedAt = performance.now();
     const templates = await this.readTemplates(service, flavor);
     // Result cache (docs/architecture.md, "Result cache"): a kept result, or the run of an
     // identical job running now, answers this one with no LLM call.
     const cacheKey = this.cache.isEnabled
-      ? resultCacheKey({ service, flavor, text, ...templates })
+      ? await this.turnSplitter.resultCacheKey({ service, flavor, ...templates }, text)
       : undefined;
     if (cacheKey !== undefined) {
       const cached = await this.cachedResultOrLease(job, cacheKey);
@@ -294,7 +294,7 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
    */
   private async runWithFailover(
     job: Job<SummarizationJobData, string>,
-    text: string,
+    text: Uint8Array,
     requestedTemplates: { template: string; reduceTemplate: string },
     usage: { calls: number; promptTokens: number; completionTokens: number },
     usageSoFar: () => UsageCounts,
@@ -360,7 +360,7 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
    */
   private async runPipeline(
     job: Job<SummarizationJobData, string>,
-    text: string,
+    text: Uint8Array,
     flavor: FlavorParameters,
     templates: { template: string; reduceTemplate: string },
     usage: { calls: number; promptTokens: number; completionTokens: number },
@@ -400,7 +400,9 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
     const jobSignal = AbortSignal.any([this.stopping.signal, cancelled.signal]);
     return summarize(
       {
-        text,
+        // summarize() reads its text only to hand it to splitText, which splits the job's bytes
+        // instead: this event loop never decodes a large text.
+        text: '',
         fields: service.fields,
         flavor,
         template: templates.template,
@@ -452,8 +454,8 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
         },
         cancelSignal: jobSignal,
         // A large text is split in a thread: this event loop renews the job's lock meanwhile.
-        splitText: (textToSplit, maxTokensPerTurn, tokenizer) =>
-          this.turnSplitter.split(textToSplit, maxTokensPerTurn, tokenizer),
+        splitText: (_noText, maxTokensPerTurn, tokenizer) =>
+          this.turnSplitter.split(text, maxTokensPerTurn, tokenizer),
       },
     )
       .catch((error: unknown) => {
