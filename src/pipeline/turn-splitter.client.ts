@@ -28,11 +28,11 @@ const RECENT_SPLITS_KEPT = 100;
 const SLICE_MS = 4;
 const TURNS_PER_CLOCK_CHECK = 512;
 /**
- * Texts decoded this many code units at a time (1-2 MB, ~1 ms): a large string goes straight to
- * V8's large-object space; decoding per slice made thousands of small strings that every
- * scavenge copied (~80 ms of garbage collection for a 19 MB text).
+ * Texts decoded this many code units at a time (256-512 KB, well under a millisecond): a string
+ * that large goes straight to V8's large-object space; decoding per slice made thousands of
+ * small strings that every scavenge copied (~80 ms of garbage collection for a 19 MB text).
  */
-const DECODED_CODE_UNITS = 1024 * 1024;
+const DECODED_CODE_UNITS = 256 * 1024;
 
 /**
  * Splits a job's text into counted virtual turns (`splitAndCountTurns(splitTurns(text))`), in a
