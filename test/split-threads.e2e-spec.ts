@@ -1,6 +1,7 @@
 import { threadId } from 'node:worker_threads';
 import { splitTurns } from '../src/chunking/turns.util';
 import { splitAndCountTurns } from '../src/chunking/virtual-turns.util';
+import { resultCacheKey } from '../src/pipeline/result-cache-key.util';
 import { TurnSplitter } from '../src/pipeline/turn-splitter.client';
 import { TokenizersService } from '../src/tokenizers/tokenizers.service';
 import { startTestGateway, waitFor } from './support/gateway';
@@ -11,12 +12,21 @@ import {
   installTestServices,
   predictedSummary,
   readTranscript,
+  SMALL_FLAVOR,
   startWorkerGateway,
   submit,
 } from './support/pipeline-fixtures';
 
 // The split threads load dist/pipeline/turn-split.worker.js: `npm test` builds it first.
 const tokenizer = new TokenizersService().family('cl100k_base');
+
+/** `text` as UTF-8 bytes in shared memory, as the worker reads a job's text. */
+function sharedBytes(text: string): Uint8Array {
+  const bytes = Buffer.from(text, 'utf8');
+  const shared = new Uint8Array(new SharedArrayBuffer(bytes.byteLength));
+  shared.set(bytes);
+  return shared;
+}
 
 /** Turns of the event loop taken while `work` runs: none when it holds the loop throughout. */
 async function loopTurnsDuring<T>(work: () => Promise<T>): Promise<{ result: T; loopTurns: number }> {
@@ -40,12 +50,13 @@ describe('splitting a large text in a thread', () => {
   // ~3 MB: the three transcripts again and again.
   const fixtures = ['Bmr006.txt', 'ES2004a.txt', 'education_4.txt'].map(readTranscript).join('\n');
   const largeText = Array.from({ length: Math.ceil(3e6 / fixtures.length) }, () => fixtures).join('\n');
+  const largeBytes = sharedBytes(largeText);
 
   it('runs in another thread, leaves the event loop free, and gives what the inline split gives', async () => {
     const splitter = new TurnSplitter({ splitThreads: 1 });
     try {
-      expect(splitter.isThreaded(largeText, tokenizer)).toBe(true);
-      const threaded = await loopTurnsDuring(() => splitter.split(largeText, 120, tokenizer));
+      expect(splitter.isThreaded(largeBytes, tokenizer)).toBe(true);
+      const threaded = await loopTurnsDuring(() => splitter.split(largeBytes, 120, tokenizer));
       expect(splitter.threadSplits).toHaveLength(1);
       expect(splitter.threadSplits[0]?.threadId).not.toBe(threadId);
       // The event loop kept turning while the thread worked (inline, it could not turn once).
@@ -53,6 +64,36 @@ describe('splitting a large text in a thread', () => {
       const inline = splitAndCountTurns(splitTurns(largeText), 120, tokenizer);
       expect(threaded.result.turns.length).toBe(inline.turns.length);
       expect(threaded.result).toEqual(inline);
+      // The bytes were shared with the thread, not moved: the job still has its text.
+      expect(Buffer.from(largeBytes).toString('utf8')).toBe(largeText);
+    } finally {
+      await splitter.onModuleDestroy();
+    }
+  });
+
+  it('hashes a large text for the result cache in a thread, to the key resultCacheKey gives', async () => {
+    const input = {
+      service: { route: 'test/map', promptName: 'map', fields: 1 as const },
+      flavor: {
+        ...SMALL_FLAVOR,
+        reduceSummary: false,
+        consolidateSummary: false,
+        type: 'abstractive' as const,
+        reduce_prompt: null,
+      },
+      template: 'Turns:\n{}',
+      reduceTemplate: 'Turns:\n{}',
+    };
+    // Beyond ASCII too: the key covers the text's UTF-16 length and its UTF-8 bytes.
+    const text = `${largeText}\nZoë : 你好 😀 e\u0301`;
+    const splitter = new TurnSplitter({ splitThreads: 1 });
+    try {
+      const threaded = await loopTurnsDuring(() => splitter.resultCacheKey(input, sharedBytes(text)));
+      expect(threaded.loopTurns).toBeGreaterThan(0);
+      expect(threaded.result).toBe(resultCacheKey({ ...input, text }));
+      const inline = new TurnSplitter({ splitThreads: 0 });
+      expect(await inline.resultCacheKey(input, sharedBytes(text))).toBe(threaded.result);
+      await inline.onModuleDestroy();
     } finally {
       await splitter.onModuleDestroy();
     }
@@ -61,8 +102,8 @@ describe('splitting a large text in a thread', () => {
   it('SPLIT_THREADS=0 splits inline, holding the event loop', async () => {
     const splitter = new TurnSplitter({ splitThreads: 0 });
     const text = largeText.slice(0, 200_000);
-    const inline = await loopTurnsDuring(() => splitter.split(text, 120, tokenizer));
-    expect(splitter.isThreaded(text, tokenizer)).toBe(false);
+    const inline = await loopTurnsDuring(() => splitter.split(sharedBytes(text), 120, tokenizer));
+    expect(splitter.isThreaded(sharedBytes(text), tokenizer)).toBe(false);
     expect(splitter.threadSplits).toHaveLength(0);
     expect(inline.loopTurns).toBe(0);
     expect(inline.result).toEqual(splitAndCountTurns(splitTurns(text), 120, tokenizer));
@@ -97,7 +138,7 @@ describe('the worker splits large texts in its threads and loads vocabularies be
       expect(gateway.get(TokenizersService).loadedFamilies()).toEqual(['cl100k_base']);
       const text = readTranscript('Bmr006.txt');
       const splitter = gateway.get(TurnSplitter);
-      expect(splitter.isThreaded(text, tokenizer)).toBe(true);
+      expect(splitter.isThreaded(Buffer.from(text), tokenizer)).toBe(true);
       const final = (await followJob(gateway, await submit(gateway, 'test/map', text))).at(-1);
       expect(final?.status).toBe('complete');
       expect(final?.summarization).toBe(predictedSummary(expectedTurnLines(text)));

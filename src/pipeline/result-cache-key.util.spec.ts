@@ -56,6 +56,19 @@ describe('resultCacheKey', () => {
     expect(resultCacheKey({ ...reducing, reduceTemplate: 'Other:\n{}' })).not.toBe(resultCacheKey(reducing));
   });
 
+  // Values computed before the text was read as bytes: results cached by earlier versions must
+  // still be found (a change here needs CACHE_FORMAT bumped, not a new expected value).
+  it.each([
+    ['an ASCII text', base.text, 'b395a2808356d9d056516fc56a909875a9adfe576a6bfc37cd5beb30c3497050'],
+    [
+      'a text beyond ASCII',
+      '王经理：你好。\nBob : 😀 e\u0301',
+      '1732f365ed76e75b63d9e803b66df23e0ad527b8ec71bc15deeb24a99de2a281',
+    ],
+  ])('is the key earlier versions stored for %s', (_, text, expected) => {
+    expect(resultCacheKey({ ...base, text })).toBe(expected);
+  });
+
   it('ignores the prompt file name: the contents decide', () => {
     expect(resultCacheKey({ ...base, service: { ...base.service, promptName: 'renamed' } })).toBe(key);
   });

@@ -20,7 +20,6 @@ import { PromptStore } from '../prompts/prompts.repository';
 import { TokenizersService } from '../tokenizers/tokenizers.service';
 import { checkpointFromSaved, progressToReport, type ReportedProgress } from './job-progress.util';
 import { type CachedResult, ResultCacheRepository } from './result-cache.repository';
-import { resultCacheKey } from './result-cache-key.util';
 import { fillTemplate } from '../prompts/prompt-template.util';
 import { hasRoomForText, isFailoverError, isPlanShared } from './failover.util';
 import { summarize } from './summarize';
@@ -144,9 +143,10 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
     const { service, flavor } = job.data;
     const fields = jobFields(job, this.queueLabel);
     const startedAt = performance.now();
-    // Independent reads, at once: a job's first LLM call waits for all of them.
+    // Independent reads, at once: a job's first LLM call waits for all of them. The text as bytes,
+    // decoded only where it is split or hashed: in a thread when it is large.
     const [text, templates, savedCheckpoint, switchedFlavor] = await Promise.all([
-      this.state.readText(job),
+      this.state.readTextBytes(job),
       this.readTemplates(service, flavor),
       this.state.readCheckpoint(jobId),
       this.state.readSwitchedFlavor(jobId),
@@ -154,7 +154,7 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
     // Result cache (docs/architecture.md, "Result cache"): a kept result, or the run of an
     // identical job running now, answers this one with no LLM call.
     const cacheKey = this.cache.isEnabled
-      ? resultCacheKey({ service, flavor, text, ...templates })
+      ? await this.turnSplitter.resultCacheKey({ service, flavor, ...templates }, text)
       : undefined;
     if (cacheKey !== undefined) {
       const cached = await this.cachedResultOrLease(job, cacheKey);
@@ -300,7 +300,7 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
    */
   private async runWithFailover(
     job: Job<SummarizationJobData, string>,
-    text: string,
+    text: Uint8Array,
     requestedTemplates: { template: string; reduceTemplate: string },
     savedRun: { checkpoint: unknown; switchedFlavor: string | undefined },
     usage: { calls: number; promptTokens: number; completionTokens: number },
@@ -375,7 +375,7 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
    */
   private async runPipeline(
     job: Job<SummarizationJobData, string>,
-    text: string,
+    text: Uint8Array,
     flavor: FlavorParameters,
     templates: { template: string; reduceTemplate: string },
     usage: { calls: number; promptTokens: number; completionTokens: number },
@@ -422,7 +422,6 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
     const jobSignal = AbortSignal.any([this.stopping.signal, cancelled.signal]);
     return summarize(
       {
-        text,
         fields: service.fields,
         flavor,
         template: templates.template,
@@ -475,8 +474,9 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
         },
         cancelSignal: jobSignal,
         // A large text is split in a thread: this event loop renews the job's lock meanwhile.
-        splitText: (textToSplit, maxTokensPerTurn, tokenizer) =>
-          this.turnSplitter.split(textToSplit, maxTokensPerTurn, tokenizer),
+        // The job's bytes: this event loop never decodes a large text.
+        splitText: (maxTokensPerTurn, tokenizer) =>
+          this.turnSplitter.split(text, maxTokensPerTurn, tokenizer),
       },
     )
       .catch((error: unknown) => {

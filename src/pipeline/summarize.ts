@@ -31,7 +31,8 @@ export type Checkpoint =
     };
 
 export interface SummarizeInput {
-  text: string;
+  /** The text, split here; absent when `hooks.splitText` splits the job's text itself. */
+  text?: string;
   fields: 1 | 2;
   flavor: FlavorParameters;
   template: string;
@@ -59,11 +60,12 @@ export interface SummarizeHooks {
   /** Aborted when the job is cancelled or its worker stops: the calls in flight are aborted too. */
   readonly cancelSignal?: AbortSignal;
   /**
-   * Splits the text into turns, their long ones into virtual turns of at most `maxTokensPerTurn`,
-   * and counts every line with `tokenizer`, as `splitAndCountTurns(splitTurns(text))` does,
-   * possibly off this thread. Absent: splitting runs inline.
+   * Splits the job's text (which the caller holds, as bytes maybe) into turns, their long ones
+   * into virtual turns of at most `maxTokensPerTurn`, and counts every line with `tokenizer`, as
+   * `splitAndCountTurns(splitTurns(text))` does, possibly off this thread. Absent: `input.text`
+   * is split inline.
    */
-  splitText?(text: string, maxTokensPerTurn: number, tokenizer: Tokenizer): Promise<CountedTurns>;
+  splitText?(maxTokensPerTurn: number, tokenizer: Tokenizer): Promise<CountedTurns>;
 }
 
 /**
@@ -91,8 +93,8 @@ export async function summarize(input: SummarizeInput, hooks: SummarizeHooks): P
   const turns: CountedTurns = savedTurns
     ? { turns: savedTurns, counts: savedTurns.map((turn) => tokenizer.count(turnLine(turn))) }
     : hooks.splitText
-      ? await hooks.splitText(input.text, maxTokensPerTurn, tokenizer)
-      : splitAndCountTurns(splitTurns(input.text), maxTokensPerTurn, tokenizer);
+      ? await hooks.splitText(maxTokensPerTurn, tokenizer)
+      : splitAndCountTurns(splitTurns(input.text ?? ''), maxTokensPerTurn, tokenizer);
 
   let summary: string[];
   if (input.fields === 2) {

@@ -3,29 +3,45 @@ import { join } from 'node:path';
 import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import Piscina from 'piscina';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
-import { packedTurnCount, unpackTurns } from '../chunking/packed-turns.util';
+import { decodeTexts, packedTurnCount, turnsHolding, unpackTurns } from '../chunking/packed-turns.util';
 import { splitTurns } from '../chunking/turns.util';
 import { type CountedTurns, splitAndCountTurns } from '../chunking/virtual-turns.util';
 import type { Tokenizer } from '../tokenizers/tokenizer';
 import { TOKENIZER_FAMILIES, type TokenizerFamily } from '../tokenizers/tokenizer-resolution.util';
+import { type ResultCacheInput, resultCacheKey } from './result-cache-key.util';
+import { decodeUtf8 } from './text-bytes.util';
 import type { SplitTask, SplitTaskResult } from './turn-split.worker';
 
 /**
- * Texts from this size (UTF-16 code units) are split in a thread. Below it the work is too short
- * to matter: with the slowest vocabularies (SentencePiece, ~0.3 MB/s) 16 K characters hold the
- * event loop ~50 ms at most, with BPE ones (~20 MB/s) about a millisecond, less than the hop.
+ * Texts from this size (UTF-8 bytes) are split in a thread. Below it the work is too short to
+ * matter: with the slowest vocabularies (SentencePiece, ~0.3 MB/s) 16 KB hold the event loop
+ * ~50 ms at most, with BPE ones (~20 MB/s) about a millisecond, less than the hop.
  */
-export const THREAD_SPLIT_MIN_LENGTH = 16 * 1024;
+export const THREAD_SPLIT_MIN_BYTES = 16 * 1024;
 /** How many of the last threaded splits `threadSplits` remembers. */
 const RECENT_SPLITS_KEPT = 100;
-/** Turns rebuilt between two turns of the event loop once a thread's answer is back. */
-const TURNS_PER_SLICE = 8_192;
+/**
+ * Turns are rebuilt from a thread's answer for this long at most between two turns of the event
+ * loop, checking the clock every TURNS_PER_CLOCK_CHECK turns: a fixed number of turns per slice
+ * took 2 ms once optimized but 15-30 ms while the code was still cold.
+ */
+const SLICE_MS = 4;
+const TURNS_PER_CLOCK_CHECK = 512;
+/**
+ * Texts decoded this many code units at a time (256-512 KB, well under a millisecond): a string
+ * that large goes straight to V8's large-object space; decoding per slice made thousands of
+ * small strings that every scavenge copied (~80 ms of garbage collection for a 19 MB text).
+ */
+const DECODED_CODE_UNITS = 256 * 1024;
 
 /**
  * Splits a job's text into counted virtual turns (`splitAndCountTurns(splitTurns(text))`), in a
  * pool of SPLIT_THREADS worker threads (piscina) for large texts: a 19 MB upload takes seconds
  * to split and count, during which a worker's event loop would renew no job lock and, in
- * ROLE=all, serve no request. The pool belongs to the worker role and closes with it.
+ * ROLE=all, serve no request. A text comes as UTF-8 bytes and is decoded in the thread (~70 ms
+ * for 19 MB), its result cache key hashed there too; the bytes, in shared memory, are not copied
+ * to the thread, and the packed turns come back transferred. The pool belongs to the worker role
+ * and closes with it.
  */
 @Injectable()
 export class TurnSplitter implements OnModuleDestroy {
@@ -52,16 +68,17 @@ export class TurnSplitter implements OnModuleDestroy {
   }
 
   /** Whether texts of this length go to a thread. */
-  isThreaded(text: string, tokenizer: Tokenizer): boolean {
+  isThreaded(text: Uint8Array, tokenizer: Tokenizer): boolean {
     return (
-      this.pool !== undefined && text.length >= THREAD_SPLIT_MIN_LENGTH && isKnownFamily(tokenizer.family)
+      this.pool !== undefined && text.byteLength >= THREAD_SPLIT_MIN_BYTES && isKnownFamily(tokenizer.family)
     );
   }
 
-  async split(text: string, maxTokensPerTurn: number, tokenizer: Tokenizer): Promise<CountedTurns> {
+  /** `text`: UTF-8 bytes, best in shared memory (else the thread gets a copy). */
+  async split(text: Uint8Array, maxTokensPerTurn: number, tokenizer: Tokenizer): Promise<CountedTurns> {
     const family = tokenizer.family;
     if (!this.pool || !this.isThreaded(text, tokenizer) || !isKnownFamily(family)) {
-      return splitAndCountTurns(splitTurns(text), maxTokensPerTurn, tokenizer);
+      return splitAndCountTurns(splitTurns(decodeUtf8(text)), maxTokensPerTurn, tokenizer);
     }
     const result = await this.pool.run({ kind: 'split', text, maxTokensPerTurn, family });
     if (result.kind !== 'split') throw new Error(`split thread answered a ${result.kind} task`);
@@ -70,11 +87,33 @@ export class TurnSplitter implements OnModuleDestroy {
     this.threadSplits.push({ threadId: result.threadId, turnCount });
     if (this.threadSplits.length > RECENT_SPLITS_KEPT) this.threadSplits.shift(); // a long-lived worker keeps no history
     const counted: CountedTurns = { turns: [], counts: [] };
-    for (let start = 0; start < turnCount; start += TURNS_PER_SLICE) {
-      unpackTurns(packed, start, Math.min(start + TURNS_PER_SLICE, turnCount), counted);
-      await new Promise((resolve) => setImmediate(resolve));
+    let sliceStartedAt = performance.now();
+    for (let windowStart = 0; windowStart < turnCount;) {
+      const windowEnd = turnsHolding(packed, windowStart, DECODED_CODE_UNITS);
+      const decoded = decodeTexts(packed, windowStart, windowEnd);
+      for (let start = windowStart; start < windowEnd; start += TURNS_PER_CLOCK_CHECK) {
+        unpackTurns(packed, start, Math.min(start + TURNS_PER_CLOCK_CHECK, windowEnd), counted, decoded);
+        if (performance.now() - sliceStartedAt >= SLICE_MS) {
+          await new Promise((resolve) => setImmediate(resolve));
+          sliceStartedAt = performance.now();
+        }
+      }
+      windowStart = windowEnd;
     }
     return counted;
+  }
+
+  /**
+   * `resultCacheKey` of `input` with `text` (UTF-8 bytes) decoded: in a thread for a large text
+   * (decoding and hashing 19 MB hold an event loop ~100 ms), the same key either way.
+   */
+  async resultCacheKey(input: Omit<ResultCacheInput, 'text'>, text: Uint8Array): Promise<string> {
+    if (!this.pool || text.byteLength < THREAD_SPLIT_MIN_BYTES) {
+      return resultCacheKey({ ...input, text: decodeUtf8(text) });
+    }
+    const result = await this.pool.run({ kind: 'cacheKey', input, text });
+    if (result.kind !== 'cacheKey') throw new Error(`split thread answered a ${result.kind} task`);
+    return result.key;
   }
 
   /**
