@@ -42,25 +42,50 @@ export async function startBenchGatewayProcess(env: Record<string, string>): Pro
   return { root, baseUrl, close };
 }
 
+/** Follows jobs on one `/ws/results` socket, kept open across jobs as a front end keeps it. */
+export interface JobFollower {
+  /** Resolves when the job is `complete` (rejects on any other end). */
+  follow(jobId: string): Promise<void>;
+  close(): void;
+}
+
 /**
- * Resolves when the job's WebSocket says `complete` (rejects on any other end), as a front end
- * follows a job: polling `/results` every few milliseconds would cost the gateway's event loop
- * more than the job's own work, and poll by poll add up to an interval to the figure.
+ * Opens `/ws/results` on the gateway: each followed job's id is sent in an array, and its changes
+ * come as objects with `task_id` (docs/api.md). Polling `/results` every few milliseconds would
+ * cost the gateway's event loop more than the job's own work, and opening a socket per job would
+ * put its upgrade on the job's path.
  */
-export async function followUntilComplete(baseUrl: string, jobId: string): Promise<void> {
-  const socket = new WebSocket(`${baseUrl.replace(/^http/, 'ws')}/ws/results/${jobId}`);
-  try {
-    await new Promise<void>((resolve, reject) => {
-      socket.on('message', (data: Buffer) => {
-        const body = JSON.parse(data.toString('utf8')) as { status: string };
-        if (body.status === 'complete') resolve();
-        else if (!['queued', 'started', 'processing'].includes(body.status))
-          reject(new Error(`job ${jobId} ended as ${JSON.stringify(body)}`));
-      });
-      socket.once('error', reject);
-      socket.once('close', () => reject(new Error(`the socket of job ${jobId} closed before its end`)));
-    });
-  } finally {
-    socket.terminate();
-  }
+export async function openJobFollower(baseUrl: string): Promise<JobFollower> {
+  const socket = new WebSocket(`${baseUrl.replace(/^http/, 'ws')}/ws/results`);
+  await new Promise<void>((resolve, reject) => {
+    socket.once('open', () => resolve());
+    socket.once('error', reject);
+  });
+  const followed = new Map<string, { resolve: () => void; reject: (error: Error) => void }>();
+  const settle = (body: { task_id?: string; status?: string }) => {
+    const job = body.task_id === undefined ? undefined : followed.get(body.task_id);
+    if (!job || body.status === undefined) return;
+    if (['queued', 'started', 'processing'].includes(body.status)) return;
+    followed.delete(body.task_id ?? '');
+    if (body.status === 'complete') job.resolve();
+    else job.reject(new Error(`job ${body.task_id ?? '?'} ended as ${JSON.stringify(body)}`));
+  };
+  socket.on('message', (data: Buffer) => {
+    const message = JSON.parse(data.toString('utf8')) as unknown;
+    for (const body of Array.isArray(message) ? message : [message]) {
+      settle(body as { task_id?: string; status?: string });
+    }
+  });
+  socket.once('close', () => {
+    for (const job of followed.values()) job.reject(new Error('the results socket closed'));
+    followed.clear();
+  });
+  return {
+    follow: (jobId) =>
+      new Promise<void>((resolve, reject) => {
+        followed.set(jobId, { resolve, reject });
+        socket.send(JSON.stringify([jobId]));
+      }),
+    close: () => socket.terminate(),
+  };
 }

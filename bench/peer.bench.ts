@@ -32,7 +32,12 @@ import type { LoggedRequest } from '../test/support/llm-simulator';
 import { readTranscript, submit } from '../test/support/pipeline-fixtures';
 import { findFreePort, startRedisServer } from '../test/support/redis-server';
 import { TokenizersService } from '../src/tokenizers/tokenizers.service';
-import { type BenchGateway, followUntilComplete, startBenchGatewayProcess } from './gateway-process';
+import {
+  type BenchGateway,
+  type JobFollower,
+  openJobFollower,
+  startBenchGatewayProcess,
+} from './gateway-process';
 import { type SimulatorProcess, startSimulatorProcess } from './simulator-process';
 
 const LATENCY_MS = 200;
@@ -213,8 +218,14 @@ function benchManifest(): string {
   );
 }
 
-/** Our gateway, ROLE=all, on the bench's Redis, with the bench services and prompts. */
-async function startBenchGateway(llmBaseUrl: string, cap: number): Promise<BenchGateway> {
+/**
+ * Our gateway, ROLE=all, on the bench's Redis, with the bench services and prompts, and a client's
+ * results socket open on it.
+ */
+async function startBenchGateway(
+  llmBaseUrl: string,
+  cap: number,
+): Promise<BenchGateway & { follower: JobFollower }> {
   const gateway = await startBenchGatewayProcess({
     ROLE: 'all',
     SERVICES_BROKER: process.env.TEST_REDIS_URL ?? '',
@@ -234,16 +245,28 @@ async function startBenchGateway(llmBaseUrl: string, cap: number): Promise<Bench
     await gateway.close();
     throw error;
   }
-  return gateway;
+  const follower = await openJobFollower(gateway.baseUrl);
+  return {
+    ...gateway,
+    follower,
+    close: async () => {
+      follower.close();
+      await gateway.close();
+    },
+  };
 }
 
 let lastSubmittedAt = 0;
 
-/** HTTP submit → `complete` on the job's WebSocket. */
-async function runOurs(gateway: BenchGateway, route: string, text: string): Promise<number> {
+/** HTTP submit → `complete` on the results socket the client keeps open. */
+async function runOurs(
+  gateway: BenchGateway & { follower: JobFollower },
+  route: string,
+  text: string,
+): Promise<number> {
   const startedAt = performance.now();
   lastSubmittedAt = Date.now();
-  await followUntilComplete(gateway.baseUrl, await submit(gateway, route, text, 'bench'));
+  await gateway.follower.follow(await submit(gateway, route, text, 'bench'));
   if (process.env.BENCH_PEER_TRACE) process.stderr.write(`complete at ${Date.now() - lastSubmittedAt} ms\n`);
   return performance.now() - startedAt;
 }

@@ -18,7 +18,7 @@ import { splitTurns, turnLine } from '../src/chunking/turns.util';
 import { splitLongTurns } from '../src/chunking/virtual-turns.util';
 import { TOKENIZER_FAMILIES } from '../src/tokenizers/tokenizer-resolution.util';
 import { TokenizersService } from '../src/tokenizers/tokenizers.service';
-import { followUntilComplete, startBenchGatewayProcess } from './gateway-process';
+import { openJobFollower, startBenchGatewayProcess } from './gateway-process';
 import { startSimulatorProcess } from './simulator-process';
 
 const LATENCY_MS = 200;
@@ -40,19 +40,24 @@ async function pipelineTable(): Promise<string> {
   try {
     await installTestServices(gateway);
     const text = readTranscript('Bmr006.txt');
+    const follower = await openJobFollower(gateway.baseUrl);
     const runJob = async () => {
       const startedAt = performance.now();
-      await followUntilComplete(gateway.baseUrl, await submit(gateway, 'test/map', text));
+      await follower.follow(await submit(gateway, 'test/map', text));
       return performance.now() - startedAt;
     };
-    await runJob(); // warm-up: vocabularies, JIT
-    let requestsRead = (await simulator.requestsFrom(0)).length;
     const wallTimes: number[] = [];
     let calls: LoggedRequest[] = [];
-    for (let run = 0; run < RUNS; run += 1) {
-      wallTimes.push(await runJob());
-      calls = await simulator.requestsFrom(requestsRead);
-      requestsRead += calls.length;
+    try {
+      await runJob(); // warm-up: vocabularies, JIT
+      let requestsRead = (await simulator.requestsFrom(0)).length;
+      for (let run = 0; run < RUNS; run += 1) {
+        wallTimes.push(await runJob());
+        calls = await simulator.requestsFrom(requestsRead);
+        requestsRead += calls.length;
+      }
+    } finally {
+      follower.close();
     }
     const wallMs = median(wallTimes);
     const { callMs, turnaroundMs } = callTimings(calls, CAP);
@@ -61,7 +66,7 @@ async function pipelineTable(): Promise<string> {
     return [
       `## Pipeline: Bmr006.txt (${(text.length / 1000).toFixed(0)} KB), map mode, small batches (maxNewTurns ${SMALL_FLAVOR.maxNewTurns}), simulator at ${LATENCY_MS} ms, MAX_CONCURRENT_INFERENCES=${CAP}, median of ${RUNS} jobs (gateway, simulator: a process each)`,
       '',
-      '| batches | LLM calls | prompt tokens | ours: wall time (HTTP → complete on the WebSocket) | limit: ceil(batches / cap) × latency | ratio | a call at the simulator, median | a slot from an answer to its next call, median |',
+      '| batches | LLM calls | prompt tokens | ours: wall time (HTTP → complete on the results socket) | limit: ceil(batches / cap) × latency | ratio | a call at the simulator, median | a slot from an answer to its next call, median |',
       '| --- | --- | --- | --- | --- | --- | --- | --- |',
       `| ${calls.length} | ${calls.length} | ${promptTokens} | ${(wallMs / 1000).toFixed(2)} s | ${(limitMs / 1000).toFixed(2)} s | ${(wallMs / limitMs).toFixed(2)} | ${callMs.toFixed(1)} ms | ${turnaroundMs.toFixed(1)} ms |`,
       '',
