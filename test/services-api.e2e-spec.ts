@@ -214,6 +214,8 @@ describe('HTTP API of the services (docs/api.md section 4)', () => {
     // The text is kept apart from the job (which every status read parses), in its own key.
     expect(stored.text).toBe('');
     expect(await redis.get(`llm-gateway:text:${queued.jobId}`)).toBe(transcript.toString('utf8'));
+    // Answered 200 once accepted: a worker (none here, ROLE=api) would run it.
+    expect(await redis.get(`llm-gateway:admission:${queued.jobId}`)).toBe('accepted');
 
     const status = await fetch(`${gateway.baseUrl}/results/${queued.jobId}`);
     expect(status.status).toBe(202);

@@ -57,7 +57,8 @@ export class RedisClient implements OnModuleDestroy {
     return acknowledged >= 1;
   }
 
-  private async hasReplicas(): Promise<boolean> {
+  /** Whether the master has replicas, read from `INFO replication` (cached briefly). */
+  async hasReplicas(): Promise<boolean> {
     if (Date.now() - this.replicasCheckedAt > REPLICA_COUNT_CACHE_MS) {
       const info = await this.connection.info('replication');
       this.replicaCount = Number(/^connected_slaves:(\d+)/m.exec(info)?.[1] ?? 0);
