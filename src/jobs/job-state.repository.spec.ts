@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import Redis from 'ioredis';
+import { requiredTestRedisUrl } from '../../test/support/gateway';
 import { JobStateRepository } from './job-state.repository';
 
 const TTL_SECONDS = 600;
@@ -13,9 +14,7 @@ describe('JobStateRepository.acceptIfStored', () => {
   let state: JobStateRepository;
 
   beforeAll(() => {
-    const url = process.env.TEST_REDIS_URL;
-    if (!url) throw new Error('TEST_REDIS_URL is not set: run the tests through jest (global setup)');
-    redis = new Redis(url);
+    redis = new Redis(requiredTestRedisUrl());
     state = new JobStateRepository(redis, TTL_SECONDS);
   });
   afterAll(async () => {
