@@ -231,6 +231,27 @@ describe('HTTP API of the services (docs/api.md section 4)', () => {
     expect(json.status).toBe(200);
   });
 
+  it('concurrent submissions, sent to Redis together, are each stored with their own text and accepted', async () => {
+    const texts = Array.from({ length: 40 }, (_, index) => `Alice : request ${index}\nBob : answer ${index}`);
+    const answers = await Promise.all(
+      texts.map((content) =>
+        post('summarize/en', JSON.stringify({ content, flavor: 'llama' }), {
+          'content-type': 'application/json',
+        }),
+      ),
+    );
+    expect(answers.map((answer) => answer.status)).toEqual(texts.map(() => 200));
+    const jobIds = await Promise.all(
+      answers.map(async (answer) => ((await answer.json()) as { jobId: string }).jobId),
+    );
+    expect(new Set(jobIds).size).toBe(texts.length);
+    for (const [index, jobId] of jobIds.entries()) {
+      expect(await redis.get(`llm-gateway:text:${jobId}`)).toBe(texts[index]);
+      expect(await redis.get(`llm-gateway:admission:${jobId}`)).toBe('accepted');
+      expect(await redis.hget(`bull:summarization:${jobId}`, 'name')).toBe('summarize');
+    }
+  });
+
   it('answers 404 for an id that never existed', async () => {
     const response = await fetch(`${gateway.baseUrl}/results/00000000-0000-0000-0000-000000000000`);
     expect(response.status).toBe(404);

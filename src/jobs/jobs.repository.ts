@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type { Socket } from 'node:net';
 import { InjectQueue } from '@nestjs/bullmq';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { Job, Queue } from 'bullmq';
@@ -119,10 +118,9 @@ export class JobsRepository {
   /**
    * Sends the job (BullMQ's add), its text and, with `acceptance`, its acceptance
    * (`acceptIfStored`, whose answer it returns) in one write, so in one round trip: each is sent
-   * at once on the one connection they share (ioredis writes a command when it is called; BullMQ's
-   * add is one Lua script), so Redis runs them in that order; the socket is corked meanwhile, so
-   * that they leave in one packet (one system call on each side instead of three). An ioredis
-   * pipeline would do the same at a higher cost: it copies every script BullMQ defines onto itself.
+   * when called, on the one connection they share (BullMQ's add is one Lua script), so Redis runs
+   * them in that order; the connection holds them until the event loop's next turn
+   * (`holdWritesUntilNextTurn`), with the commands of the other requests handled meanwhile.
    */
   private async store(
     jobId: string,
@@ -144,21 +142,15 @@ export class JobsRepository {
       },
       jobId,
     );
-    const socket = this.redis.connection.stream as Socket | undefined; // none before the first connection
-    socket?.cork();
-    let sent: [Promise<string>, Promise<void>, Promise<AdmissionState | undefined>];
-    try {
-      // The add first: it checks the job's options and may throw before anything is sent.
-      sent = [
-        job.addJob(client),
-        this.state.saveText(jobId, data.text),
-        acceptance
-          ? this.state.acceptIfStored(this.queue.toKey(jobId), jobId, acceptance.idempotencyScopedKey)
-          : Promise.resolve(undefined),
-      ];
-    } finally {
-      socket?.uncork();
-    }
+    this.redis.holdWritesUntilNextTurn();
+    // The add first: it checks the job's options and may throw before anything is sent.
+    const sent = [
+      job.addJob(client),
+      this.state.saveText(jobId, data.text),
+      acceptance
+        ? this.state.acceptIfStored(this.queue.toKey(jobId), jobId, acceptance.idempotencyScopedKey)
+        : Promise.resolve(undefined),
+    ] as const;
     const [, , admission] = await Promise.all(sent);
     return admission;
   }
