@@ -214,6 +214,8 @@ describe('HTTP API of the services (docs/api.md section 4)', () => {
     // The text is kept apart from the job (which every status read parses), in its own key.
     expect(stored.text).toBe('');
     expect(await redis.get(`llm-gateway:text:${queued.jobId}`)).toBe(transcript.toString('utf8'));
+    // Answered 200 once accepted: a worker (none here, ROLE=api) would run it.
+    expect(await redis.get(`llm-gateway:admission:${queued.jobId}`)).toBe('accepted');
 
     const status = await fetch(`${gateway.baseUrl}/results/${queued.jobId}`);
     expect(status.status).toBe(202);
@@ -227,6 +229,27 @@ describe('HTTP API of the services (docs/api.md section 4)', () => {
       },
     );
     expect(json.status).toBe(200);
+  });
+
+  it('concurrent submissions, sent to Redis together, are each stored with their own text and accepted', async () => {
+    const texts = Array.from({ length: 40 }, (_, index) => `Alice : request ${index}\nBob : answer ${index}`);
+    const answers = await Promise.all(
+      texts.map((content) =>
+        post('summarize/en', JSON.stringify({ content, flavor: 'llama' }), {
+          'content-type': 'application/json',
+        }),
+      ),
+    );
+    expect(answers.map((answer) => answer.status)).toEqual(texts.map(() => 200));
+    const jobIds = await Promise.all(
+      answers.map(async (answer) => ((await answer.json()) as { jobId: string }).jobId),
+    );
+    expect(new Set(jobIds).size).toBe(texts.length);
+    for (const [index, jobId] of jobIds.entries()) {
+      expect(await redis.get(`llm-gateway:text:${jobId}`)).toBe(texts[index]);
+      expect(await redis.get(`llm-gateway:admission:${jobId}`)).toBe('accepted');
+      expect(await redis.hget(`bull:summarization:${jobId}`, 'name')).toBe('summarize');
+    }
   });
 
   it('answers 404 for an id that never existed', async () => {

@@ -192,6 +192,25 @@ export class JobStateRepository {
   }
 
   /**
+   * A new job's acceptance (the `accepted` of `decideAdmission`), sent after its add and its text
+   * on the same connection, so that Redis runs it after them: decided only if the job (`jobKey`,
+   * BullMQ's hash) and its text are both stored, so a failed add never leaves an accepted job
+   * behind. With `idempotencyScopedKey`, the key is kept as `keepIdempotencyKey` keeps it, in the
+   * same step. Returns `accepted`, what was decided before, or `undecided` (job or text missing).
+   */
+  async acceptIfStored(
+    jobKey: string,
+    jobId: string,
+    idempotencyScopedKey?: string,
+  ): Promise<AdmissionState> {
+    const keys = [jobKey, textKey(jobId), admissionKey(jobId)];
+    if (idempotencyScopedKey !== undefined) keys.push(idempotencyKey(idempotencyScopedKey));
+    return readAdmission(
+      await this.connection.eval(ACCEPT_IF_STORED, keys.length, ...keys, this.ttlSeconds, jobId),
+    );
+  }
+
+  /**
    * Called by a worker before it runs a job: resolves once the job is accepted (marking it
    * `running`), or throws an UnrecoverableError for a refused job, after deleting its input. A
    * job nobody decided within ADMISSION_GRACE_MS (its API process died) is refused.
@@ -279,6 +298,18 @@ if current == false or (ARGV[1] == 'refused' and current == 'accepted') then
   return ARGV[1]
 end
 return current`;
+
+/**
+ * KEYS: job hash, text, admission[, idempotency key]. ARGV: ttl, job id. DECIDE_ADMISSION's
+ * `accepted` (and KEEP_IF_EQUAL on the idempotency key), only for a job stored with its text.
+ */
+const ACCEPT_IF_STORED = `
+if redis.call('EXISTS', KEYS[1], KEYS[2]) < 2 then return false end
+local current = redis.call('GET', KEYS[3])
+if current then return current end
+redis.call('SET', KEYS[3], 'accepted', 'EX', ARGV[1])
+if KEYS[4] and redis.call('GET', KEYS[4]) == ARGV[2] then redis.call('EXPIRE', KEYS[4], ARGV[1]) end
+return 'accepted'`;
 
 /** KEYS: admission. */
 const CLAIM_ADMISSION = `

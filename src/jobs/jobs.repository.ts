@@ -5,7 +5,7 @@ import { Job, Queue } from 'bullmq';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { RedisClient } from '../redis/redis.client';
 import { SUMMARIZATION_QUEUE, type SummarizationJobData } from './job-payload';
-import { JobStateRepository } from './job-state.repository';
+import { type AdmissionState, JobStateRepository } from './job-state.repository';
 import type { JobSnapshot } from './job-status.util';
 import { isQueueUnavailable, JobsError } from './jobs.error';
 
@@ -37,8 +37,9 @@ export class JobsRepository {
 
   /**
    * Stores the job; resolves with its id once it is accepted (docs/architecture.md, "The write
-   * path"): added, on a replica when the master has one, then decided `accepted` (that decision on
-   * the replica too), all within REDIS_DEADLINE_MS. Otherwise throws QUEUE_UNAVAILABLE (a 503) and takes the job back: it is
+   * path"): added with its text and decided `accepted` in one round trip when the master has no
+   * replica; with one, added, on a replica, then decided `accepted` (that decision on the replica
+   * too); all within REDIS_DEADLINE_MS. Otherwise throws QUEUE_UNAVAILABLE (a 503) and takes the job back: it is
    * decided `refused` (and removed) when Redis answers again, so it never runs. Job ids are
    * random UUIDs: they are the only key to a result. With `idempotencyScopedKey`, a key whose
    * job was accepted gives that job again (within RESULT_TTL).
@@ -46,7 +47,6 @@ export class JobsRepository {
   async enqueue(data: SummarizationJobData, idempotencyScopedKey?: string): Promise<string> {
     const deadlineAt = Date.now() + REDIS_DEADLINE_MS;
     let jobId: string = randomUUID();
-    const ttlSeconds = this.config.resultTtlSeconds;
     let isInFlightElsewhere = false;
     try {
       if (idempotencyScopedKey !== undefined) {
@@ -64,19 +64,15 @@ export class JobsRepository {
         if (!reserved.isNew) return reserved.jobId;
         jobId = reserved.jobId;
       }
+      if (!(await this.before(deadlineAt, this.redis.hasReplicas()))) {
+        // No replica to wait for: text, job and acceptance in one round trip.
+        const admission = await this.before(deadlineAt, this.store(jobId, data, { idempotencyScopedKey }));
+        if (admission !== 'accepted' && admission !== 'running') throw unavailable();
+        return jobId;
+      }
       // Text and job in one round trip: a worker reads the text only once the job is accepted,
       // which is decided after both are stored.
-      await this.before(
-        deadlineAt,
-        Promise.all([
-          this.state.saveText(jobId, data.text),
-          this.queue.add(
-            'summarize',
-            { ...data, text: '', isTextStoredApart: true, isAdmissionRequired: true },
-            { jobId, attempts: 1, removeOnComplete: { age: ttlSeconds }, removeOnFail: { age: ttlSeconds } },
-          ),
-        ]),
-      );
+      await this.before(deadlineAt, this.store(jobId, data));
       // On a replica before it is accepted: a worker never starts a job that a failover could lose,
       // and a replica that does not acknowledge in time makes the request a 503 that never runs.
       const isJobOnReplica = await this.before(
@@ -117,6 +113,46 @@ export class JobsRepository {
       if (isQueueUnavailable(error) && !isInFlightElsewhere) this.refuse(jobId);
       throw error;
     }
+  }
+
+  /**
+   * Sends the job (BullMQ's add), its text and, with `acceptance`, its acceptance
+   * (`acceptIfStored`, whose answer it returns) in one write, so in one round trip: each is sent
+   * when called, on the one connection they share (BullMQ's add is one Lua script), so Redis runs
+   * them in that order; the connection holds them until the event loop's next turn
+   * (`holdWritesUntilNextTurn`), with the commands of the other requests handled meanwhile.
+   */
+  private async store(
+    jobId: string,
+    data: SummarizationJobData,
+    acceptance?: { idempotencyScopedKey: string | undefined },
+  ): Promise<AdmissionState | undefined> {
+    const ttlSeconds = this.config.resultTtlSeconds;
+    const client = await this.queue.client;
+    const job = new Job<SummarizationJobData, string>(
+      this.queue,
+      'summarize',
+      { ...data, text: '', isTextStoredApart: true, isAdmissionRequired: true },
+      {
+        ...this.queue.defaultJobOptions,
+        jobId,
+        attempts: 1,
+        removeOnComplete: { age: ttlSeconds },
+        removeOnFail: { age: ttlSeconds },
+      },
+      jobId,
+    );
+    this.redis.holdWritesUntilNextTurn();
+    // The add first: it checks the job's options and may throw before anything is sent.
+    const sent = [
+      job.addJob(client),
+      this.state.saveText(jobId, data.text),
+      acceptance
+        ? this.state.acceptIfStored(this.queue.toKey(jobId), jobId, acceptance.idempotencyScopedKey)
+        : Promise.resolve(undefined),
+    ] as const;
+    const [, , admission] = await Promise.all(sent);
+    return admission;
   }
 
   /**
