@@ -72,3 +72,76 @@ describe('JobStateRepository.acceptIfStored', () => {
     },
   );
 });
+
+/** Map checkpoints written as they grow, read back whole, against the run's real redis-server. */
+describe('JobStateRepository map checkpoints', () => {
+  let redis: Redis;
+  let state: JobStateRepository;
+
+  beforeAll(() => {
+    redis = new Redis(requiredTestRedisUrl());
+    state = new JobStateRepository(redis, TTL_SECONDS);
+  });
+  afterAll(async () => {
+    await redis.quit();
+  });
+
+  const batches = [
+    { start: 0, end: 2 },
+    { start: 2, end: 4 },
+    { start: 4, end: 5 },
+  ];
+
+  it('reads back every answer written over several saves, each save sending only the new ones', async () => {
+    const jobId = randomUUID();
+    await state.saveMapCheckpoint(jobId, { kind: 'map', usage: { calls: 1 } }, batches, [[1, ['b1', 'b2']]]);
+    await state.saveMapCheckpoint(jobId, { kind: 'map', usage: { calls: 3 } }, undefined, [
+      [0, ['a1']],
+      [2, []],
+    ]);
+    expect(await state.readCheckpoint(jobId)).toEqual({
+      kind: 'map',
+      usage: { calls: 3 },
+      batches,
+      answers: [['a1'], ['b1', 'b2'], []],
+    });
+    // The second save sent one batch's answers, not the first save's again.
+    expect(await redis.hlen(`llm-gateway:checkpoint-answers:${jobId}`)).toBe(4); // batches + 3 answers
+    expect(await redis.ttl(`llm-gateway:checkpoint-answers:${jobId}`)).toBeGreaterThan(0);
+  });
+
+  it('gives null for a batch not answered yet, and writes more answers than one Lua unpack takes', async () => {
+    const jobId = randomUUID();
+    const many = Array.from({ length: 5_000 }, (_, index) => ({ start: index, end: index + 1 }));
+    const answered = many
+      .map((_, index) => [index, [`line ${index}`]] as const)
+      .filter(([index]) => index !== 7);
+    await state.saveMapCheckpoint(jobId, { kind: 'map' }, many, answered);
+    const read = (await state.readCheckpoint(jobId)) as { answers: (string[] | null)[] };
+    expect(read.answers).toHaveLength(5_000);
+    expect(read.answers[7]).toBeNull();
+    expect(read.answers[4_999]).toEqual(['line 4999']);
+  });
+
+  it('still reads a checkpoint saved whole (before answers were kept apart)', async () => {
+    const jobId = randomUUID();
+    const whole = { kind: 'map', answers: [['a'], null], batches: batches.slice(0, 2) };
+    await state.saveCheckpoint(jobId, whole);
+    expect(await state.readCheckpoint(jobId)).toEqual(whole);
+  });
+
+  it('saves nothing for a cancelled job, and forgets both keys when the run ends', async () => {
+    const cancelled = randomUUID();
+    await state.markCancelled(cancelled);
+    await state.saveMapCheckpoint(cancelled, { kind: 'map' }, batches, [[0, ['a']]]);
+    expect(await state.readCheckpoint(cancelled)).toBeUndefined();
+    expect(await redis.exists(`llm-gateway:checkpoint-answers:${cancelled}`)).toBe(0);
+
+    const finished = randomUUID();
+    await state.saveMapCheckpoint(finished, { kind: 'map' }, batches, [[0, ['a']]]);
+    await state.forgetRun(finished);
+    expect(
+      await redis.exists(`llm-gateway:checkpoint:${finished}`, `llm-gateway:checkpoint-answers:${finished}`),
+    ).toBe(0);
+  });
+});

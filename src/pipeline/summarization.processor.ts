@@ -402,6 +402,9 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
     }
     // Lines are appended after the checkpoint that holds them is saved: the list never runs ahead.
     let publishedLineCount = checkpoint ? await this.state.partialLineCount(jobId) : 0;
+    // What this run's map checkpoints wrote already (saveMapCheckpoint writes the rest).
+    const writtenAnswers = new Set<number>();
+    let areBatchesWritten = false;
     let lastReported: ReportedProgress | undefined;
 
     // A job's calls abort when the job is cancelled (DELETE /results/<id> sets a flag in Redis, read
@@ -451,7 +454,25 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
           return completion.content;
         },
         // The usage rides with the checkpoint (one write): a resumed job reports all its calls.
-        saveCheckpoint: (next) => this.state.saveCheckpoint(jobId, { ...next, usage: usageSoFar() }),
+        saveCheckpoint: async (next) => {
+          if (next.kind !== 'map') {
+            await this.state.saveCheckpoint(jobId, { ...next, usage: usageSoFar() });
+            return;
+          }
+          // Map mode: only the answers this run has not written yet (and its batches once).
+          const newAnswers: [number, string[]][] = [];
+          next.answers.forEach((lines, index) => {
+            if (lines && !writtenAnswers.has(index)) newAnswers.push([index, lines]);
+          });
+          await this.state.saveMapCheckpoint(
+            jobId,
+            { kind: 'map', usage: usageSoFar() },
+            areBatchesWritten ? undefined : next.batches,
+            newAnswers,
+          );
+          for (const [index] of newAnswers) writtenAnswers.add(index);
+          areBatchesWritten = true;
+        },
         reportProgress: async (turnsDone, totalTurns, summarySoFar) => {
           await startWrites;
           const newSummaryLines = summarySoFar.slice(publishedLineCount);

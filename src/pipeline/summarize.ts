@@ -240,7 +240,18 @@ async function mapAndReduce(
   const answers: (string[] | null)[] = batches.map((_, index) => saved?.answers[index] ?? null);
   const turnsDone = () =>
     batches.reduce((done, batch, index) => done + (answers[index] ? batch.end - batch.start : 0), 0);
-  const firstReport = inBackground(hooks.reportProgress(turnsDone(), turns.length, answeredPrefix(answers)));
+  // The lines of the leading run of answered batches, extended as it grows: rebuilding it at every
+  // save cost ~20 ms of event loop per save late in a 20,000-batch job.
+  const prefixLines: string[] = [];
+  let prefixBatches = 0;
+  const answeredPrefix = () => {
+    for (let lines = answers[prefixBatches]; lines; lines = answers[prefixBatches]) {
+      for (const line of lines) prefixLines.push(line);
+      prefixBatches += 1;
+    }
+    return prefixLines.slice();
+  };
+  const firstReport = inBackground(hooks.reportProgress(turnsDone(), turns.length, answeredPrefix()));
 
   // The first failure (or a cancellation) aborts the other calls in flight and dispatches no more:
   // a failed job must not keep paying for calls whose answers nobody will read.
@@ -249,11 +260,11 @@ async function mapAndReduce(
   // one save at a time, each with every answer known when it starts.
   const saves = coalescedTask(async () => {
     // Progress is what the checkpoint holds, never more: the state is taken when the save starts.
-    const [savedAnswers, savedTurnsDone] = [[...answers], turnsDone()];
+    const [savedAnswers, savedTurnsDone, savedPrefix] = [[...answers], turnsDone(), answeredPrefix()];
     try {
       await firstReport.settled();
       await hooks.saveCheckpoint({ kind: 'map', answers: savedAnswers, batches });
-      await hooks.reportProgress(savedTurnsDone, turns.length, answeredPrefix(savedAnswers));
+      await hooks.reportProgress(savedTurnsDone, turns.length, savedPrefix);
     } catch (error) {
       slots.stop();
       throw error;
@@ -352,14 +363,6 @@ function inBackground(report: Promise<void>): { settled(): Promise<void> } {
       if (failure) throw failure.error;
     },
   };
-}
-
-/** The lines of the batches answered so far up to the first one still running, in order. */
-function answeredPrefix(answers: readonly (string[] | null)[]): string[] {
-  const firstPending = answers.indexOf(null);
-  return answers
-    .slice(0, firstPending === -1 ? answers.length : firstPending)
-    .flatMap((lines) => lines ?? []);
 }
 
 /** One map call; a context-length rejection splits the batch in two (a lone turn in halves). */
