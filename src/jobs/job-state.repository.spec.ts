@@ -144,4 +144,35 @@ describe('JobStateRepository map checkpoints', () => {
       await redis.exists(`llm-gateway:checkpoint:${finished}`, `llm-gateway:checkpoint-answers:${finished}`),
     ).toBe(0);
   });
+
+  it('progressive: summary lines appended save after save, a new run rewriting them once, old checkpoints still read', async () => {
+    const jobId = randomUUID();
+    await state.saveProgressiveCheckpoint(jobId, { kind: 'progressive', nextTurn: 3 }, ['a', 'b'], 0);
+    await state.saveProgressiveCheckpoint(jobId, { kind: 'progressive', nextTurn: 6 }, ['a', 'b', 'c'], 2);
+    expect(await state.readCheckpoint(jobId)).toEqual({
+      kind: 'progressive',
+      nextTurn: 6,
+      summaryLines: ['a', 'b', 'c'],
+    });
+    // The second save sent one line, not three.
+    expect(await redis.llen(`llm-gateway:checkpoint-lines:${jobId}`)).toBe(3);
+    // A resumed run writes every line at its first save, over whatever the list held.
+    await state.saveProgressiveCheckpoint(
+      jobId,
+      { kind: 'progressive', nextTurn: 9 },
+      ['a', 'b', 'c', 'd'],
+      0,
+    );
+    expect(await state.readCheckpoint(jobId)).toMatchObject({
+      nextTurn: 9,
+      summaryLines: ['a', 'b', 'c', 'd'],
+    });
+
+    const old = randomUUID();
+    const whole = { kind: 'progressive', nextTurn: 2, summaryLines: ['x'] };
+    await state.saveCheckpoint(old, whole);
+    expect(await state.readCheckpoint(old)).toEqual(whole);
+    await state.forgetRun(jobId);
+    expect(await redis.exists(`llm-gateway:checkpoint-lines:${jobId}`)).toBe(0);
+  });
 });

@@ -39,12 +39,18 @@ export class JobStateRepository {
    * and batches gathered from their own hash, see saveMapCheckpoint); undefined when none.
    */
   async readCheckpoint(jobId: string): Promise<unknown> {
-    const [saved, apart] = await Promise.all([
+    const [saved, apart, lines] = await Promise.all([
       this.connection.get(checkpointKey(jobId)),
       this.connection.hgetall(mapAnswersKey(jobId)),
+      this.connection.lrange(summaryLinesKey(jobId), 0, -1),
     ]);
     if (saved === null) return undefined;
-    const checkpoint = JSON.parse(saved) as { answersApart?: unknown } | null;
+    const checkpoint = JSON.parse(saved) as { answersApart?: unknown; summaryLineCount?: unknown } | null;
+    if (typeof checkpoint?.summaryLineCount === 'number') {
+      // Progressive: the list may hold lines a save appended after this one's (none today).
+      const { summaryLineCount, ...header } = checkpoint;
+      return { ...header, summaryLines: lines.slice(0, summaryLineCount) };
+    }
     if (checkpoint?.answersApart !== true) return checkpoint;
     const header: Record<string, unknown> = { ...checkpoint };
     delete header.answersApart;
@@ -61,6 +67,31 @@ export class JobStateRepository {
         (_, index) => answers[index] ?? null,
       ),
     };
+  }
+
+  /**
+   * A progressive checkpoint written as it grows: `header` (next turn, usage, split turns) in the
+   * checkpoint key with the summary's line count, and the summary lines from `fromLine` on (those
+   * this run has not written yet) put in a list beside it (`llm-gateway:checkpoint-lines:<id>`),
+   * cut to `fromLine` lines first. Unless the job was cancelled, as saveCheckpoint.
+   */
+  async saveProgressiveCheckpoint(
+    jobId: string,
+    header: object,
+    summaryLines: readonly string[],
+    fromLine: number,
+  ): Promise<void> {
+    await this.connection.eval(
+      SAVE_PROGRESSIVE_CHECKPOINT_UNLESS_CANCELLED,
+      3,
+      cancelledKey(jobId),
+      checkpointKey(jobId),
+      summaryLinesKey(jobId),
+      JSON.stringify({ ...header, summaryLineCount: summaryLines.length }),
+      this.ttlSeconds,
+      fromLine,
+      ...summaryLines.slice(fromLine),
+    );
   }
 
   /**
@@ -174,6 +205,7 @@ export class JobStateRepository {
     await this.connection.del(
       checkpointKey(jobId),
       mapAnswersKey(jobId),
+      summaryLinesKey(jobId),
       partialKey(jobId),
       flavorKey(jobId),
     );
@@ -187,7 +219,9 @@ export class JobStateRepository {
    */
   async switchFlavor(jobId: string, flavorName: string, isStartingOver: boolean): Promise<void> {
     const transaction = this.connection.multi().set(flavorKey(jobId), flavorName, 'EX', this.ttlSeconds);
-    if (isStartingOver) transaction.del(checkpointKey(jobId), mapAnswersKey(jobId), partialKey(jobId));
+    if (isStartingOver) {
+      transaction.del(checkpointKey(jobId), mapAnswersKey(jobId), summaryLinesKey(jobId), partialKey(jobId));
+    }
     await transaction.exec();
   }
 
@@ -222,6 +256,7 @@ export class JobStateRepository {
     await this.connection.del(
       checkpointKey(jobId),
       mapAnswersKey(jobId),
+      summaryLinesKey(jobId),
       partialKey(jobId),
       flavorKey(jobId),
       usageKey(jobId),
@@ -348,6 +383,21 @@ end
 redis.call('EXPIRE', KEYS[3], ARGV[2])
 return 1`;
 
+/**
+ * KEYS: cancelled flag, checkpoint, summary lines list. ARGV: checkpoint, ttl, index of the first
+ * line sent (the list is cut to that many lines first: whatever an earlier run left), lines...
+ */
+const SAVE_PROGRESSIVE_CHECKPOINT_UNLESS_CANCELLED = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
+local from = tonumber(ARGV[3])
+if from == 0 then redis.call('DEL', KEYS[3]) else redis.call('LTRIM', KEYS[3], 0, from - 1) end
+for first = 4, #ARGV, 1000 do
+  redis.call('RPUSH', KEYS[3], unpack(ARGV, first, math.min(first + 999, #ARGV)))
+end
+redis.call('EXPIRE', KEYS[3], ARGV[2])
+return 1`;
+
 /** KEYS: cancelled flag, list. ARGV: ttl, lines... Returns the list's length. */
 const APPEND_UNLESS_CANCELLED = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('LLEN', KEYS[2]) end
@@ -412,6 +462,7 @@ const cancelledKey = (jobId: string) => `llm-gateway:cancelled:${jobId}`;
 const partialKey = (jobId: string) => `llm-gateway:partial:${jobId}`;
 const checkpointKey = (jobId: string) => `llm-gateway:checkpoint:${jobId}`;
 const mapAnswersKey = (jobId: string) => `llm-gateway:checkpoint-answers:${jobId}`;
+const summaryLinesKey = (jobId: string) => `llm-gateway:checkpoint-lines:${jobId}`;
 const usageKey = (jobId: string) => `llm-gateway:usage:${jobId}`;
 const flavorKey = (jobId: string) => `llm-gateway:flavor:${jobId}`;
 /** See readTextBytes. */

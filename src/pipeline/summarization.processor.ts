@@ -402,9 +402,10 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
     }
     // Lines are appended after the checkpoint that holds them is saved: the list never runs ahead.
     let publishedLineCount = checkpoint ? await this.state.partialLineCount(jobId) : 0;
-    // What this run's map checkpoints wrote already (saveMapCheckpoint writes the rest).
+    // What this run's checkpoints wrote already: each save writes the rest (a run's first, all).
     const writtenAnswers = new Set<number>();
     let areBatchesWritten = false;
+    let writtenLineCount = 0;
     let lastReported: ReportedProgress | undefined;
 
     // A job's calls abort when the job is cancelled (DELETE /results/<id> sets a flag in Redis, read
@@ -455,8 +456,16 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
         },
         // The usage rides with the checkpoint (one write): a resumed job reports all its calls.
         saveCheckpoint: async (next) => {
-          if (next.kind !== 'map') {
-            await this.state.saveCheckpoint(jobId, { ...next, usage: usageSoFar() });
+          if (next.kind === 'progressive') {
+            // Only the summary lines this run has not written yet.
+            const { summaryLines, ...header } = next;
+            await this.state.saveProgressiveCheckpoint(
+              jobId,
+              { ...header, usage: usageSoFar() },
+              summaryLines,
+              writtenLineCount,
+            );
+            writtenLineCount = summaryLines.length;
             return;
           }
           // Map mode: only the answers this run has not written yet (and its batches once).
