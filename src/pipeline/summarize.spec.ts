@@ -318,6 +318,18 @@ describe('summarize: reduce', () => {
       .filter((call) => call.prompt.startsWith('REDUCE\n'))
       .map((call) => Number(call.prompt.split('\n')[1]?.split(' ')[0]?.slice(1)));
 
+  /** 40 turns of 6 words in map mode with a reduce: 10 batches, then several reduce levels. */
+  const mapReduceInput = (maxParallelCalls: number): SummarizeInput => ({
+    text: transcript(40, 6),
+    fields: 1,
+    flavor: flavor({ reduceSummary: true }),
+    template: MAP,
+    reduceTemplate: REDUCE,
+    tokenizer: wordTokenizer,
+    maxParallelCalls,
+    checkpoint: undefined,
+  });
+
   it('stops after one call when one group holds the summary', async () => {
     const { calls, summary } = await run(transcript(6), {
       flavor: { reduceSummary: true },
@@ -394,16 +406,7 @@ describe('summarize: reduce', () => {
     let inFlight = 0;
     let mostInFlight = 0;
     const levelOneInputs: string[] = [];
-    const input: SummarizeInput = {
-      text: transcript(40, 6),
-      fields: 1,
-      flavor: flavor({ reduceSummary: true }),
-      template: MAP,
-      reduceTemplate: REDUCE,
-      tokenizer: wordTokenizer,
-      maxParallelCalls: cap,
-      checkpoint: undefined,
-    };
+    const input = mapReduceInput(cap);
     const summary = await summarize(input, {
       complete: async (prompt) => {
         if (!prompt.startsWith('REDUCE\n'))
@@ -439,39 +442,27 @@ describe('summarize: reduce', () => {
     prompt.startsWith('REDUCE\n') ? Number(prompt.split('\n')[1]?.split(' ')[0]?.slice(1)) + 1 : 0;
 
   it('sends a group as soon as its lines are known, beside the calls of the levels before it, with the groups and answers of levels run one after another', async () => {
-    // Each reduce group keeps every other line: 40 map lines → 4 groups → 2 → 1, over 10 map batches.
+    // Each reduce group keeps every other line: several levels, over 10 map batches.
     const answer = levelled((groupWords) => groupWords.filter((_, index) => index % 2 === 0));
     const runWith = async (cap: number) => {
       const inFlight: number[] = [];
       let callsBesideLowerLevels = 0;
       const reducePrompts: string[] = [];
-      const summary = await summarize(
-        {
-          text: transcript(40, 6),
-          fields: 1,
-          flavor: flavor({ reduceSummary: true }),
-          template: MAP,
-          reduceTemplate: REDUCE,
-          tokenizer: wordTokenizer,
-          maxParallelCalls: cap,
-          checkpoint: undefined,
+      const summary = await summarize(mapReduceInput(cap), {
+        complete: async (prompt) => {
+          const level = levelOf(prompt);
+          if (inFlight.slice(0, level).some((count) => count > 0)) callsBesideLowerLevels += 1;
+          inFlight[level] = (inFlight[level] ?? 0) + 1;
+          if (level > 0) reducePrompts.push(prompt);
+          // Uneven durations: the answers do not come back in the order the calls left.
+          await new Promise((resolve) => setTimeout(resolve, 1 + (prompt.length % 4)));
+          inFlight[level] = (inFlight[level] ?? 1) - 1;
+          return answer(parsePrompt(prompt));
         },
-        {
-          complete: async (prompt) => {
-            const level = levelOf(prompt);
-            if (inFlight.slice(0, level).some((count) => count > 0)) callsBesideLowerLevels += 1;
-            inFlight[level] = (inFlight[level] ?? 0) + 1;
-            if (level > 0) reducePrompts.push(prompt);
-            // Uneven durations: the answers do not come back in the order the calls left.
-            await new Promise((resolve) => setTimeout(resolve, 1 + (prompt.length % 4)));
-            inFlight[level] = (inFlight[level] ?? 1) - 1;
-            return answer(parsePrompt(prompt));
-          },
-          saveCheckpoint: async () => undefined,
-          reportProgress: async () => undefined,
-          throwIfCancelled: async () => undefined,
-        },
-      );
+        saveCheckpoint: async () => undefined,
+        reportProgress: async () => undefined,
+        throwIfCancelled: async () => undefined,
+      });
       return { summary, reducePrompts, callsBesideLowerLevels };
     };
     const oneSlot = await runWith(1);
@@ -490,39 +481,27 @@ describe('summarize: reduce', () => {
     const answer = levelled((groupWords) => groupWords);
     const abortedLevels: number[] = [];
     const calledLevels: number[] = [];
-    const summary = await summarize(
-      {
-        text: transcript(40, 6),
-        fields: 1,
-        flavor: flavor({ reduceSummary: true }),
-        template: MAP,
-        reduceTemplate: REDUCE,
-        tokenizer: wordTokenizer,
-        maxParallelCalls: 3,
-        checkpoint: undefined,
-      },
-      {
-        complete: (prompt, _promptTokens, signal) =>
-          new Promise<string>((resolve, reject) => {
-            const level = levelOf(prompt);
-            calledLevels.push(level);
-            const isSlow = level === 1 && prompt.includes('t39');
-            const timer = setTimeout(() => resolve(answer(parsePrompt(prompt))), isSlow ? 50 : 1);
-            signal?.addEventListener(
-              'abort',
-              () => {
-                clearTimeout(timer);
-                abortedLevels.push(level);
-                reject(new InferenceError('cancelled', 'CANCELLED'));
-              },
-              { once: true },
-            );
-          }),
-        saveCheckpoint: async () => undefined,
-        reportProgress: async () => undefined,
-        throwIfCancelled: async () => undefined,
-      },
-    );
+    const summary = await summarize(mapReduceInput(3), {
+      complete: (prompt, _promptTokens, signal) =>
+        new Promise<string>((resolve, reject) => {
+          const level = levelOf(prompt);
+          calledLevels.push(level);
+          const isSlow = level === 1 && prompt.includes('t39');
+          const timer = setTimeout(() => resolve(answer(parsePrompt(prompt))), isSlow ? 50 : 1);
+          signal?.addEventListener(
+            'abort',
+            () => {
+              clearTimeout(timer);
+              abortedLevels.push(level);
+              reject(new InferenceError('cancelled', 'CANCELLED'));
+            },
+            { once: true },
+          );
+        }),
+      saveCheckpoint: async () => undefined,
+      reportProgress: async () => undefined,
+      throwIfCancelled: async () => undefined,
+    });
     expect(calledLevels).toContain(2);
     expect(abortedLevels.length).toBeGreaterThan(0);
     // Only calls of the levels after the one that did not shrink (a dropped level's own followers too).
