@@ -1,8 +1,9 @@
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
-import { waitFor } from '../test/support/gateway';
+import { REPOSITORY_ROOT, waitFor } from '../test/support/gateway';
 import { startGatewayProcess, stopProcess } from '../test/support/processes';
 import { findFreePort } from '../test/support/redis-server';
 
@@ -40,6 +41,56 @@ export async function startBenchGatewayProcess(env: Record<string, string>): Pro
     throw error;
   }
   return { root, baseUrl, close };
+}
+
+/** A `ROLE=api` process of the benches that measure submissions. */
+export interface SampleApiProcess {
+  child: ChildProcess;
+  port: number;
+  baseUrl: string;
+  close(): Promise<void>;
+}
+
+/**
+ * A `ROLE=api` gateway process (jobs are only queued, so a figure is the API's, not the LLM's) on
+ * the repository's sample services and prompts, `nodeArguments` before dist/main.js (a CPU
+ * profile, say). Resolves once it is ready.
+ */
+export async function startSampleApiProcess(
+  redisUrl: string,
+  nodeArguments: readonly string[] = [],
+): Promise<SampleApiProcess> {
+  const root = mkdtempSync(join(tmpdir(), 'bench-api-'));
+  cpSync(join(REPOSITORY_ROOT, '.hydra-conf'), join(root, '.hydra-conf'), { recursive: true });
+  cpSync(join(REPOSITORY_ROOT, 'prompts'), join(root, 'prompts'), { recursive: true });
+  const port = await findFreePort();
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const child = spawn(process.execPath, [...nodeArguments, join(REPOSITORY_ROOT, 'dist', 'main.js')], {
+    cwd: root,
+    env: {
+      PATH: process.env.PATH ?? '',
+      ROLE: 'api',
+      HTTP_PORT: String(port),
+      SERVICES_BROKER: redisUrl,
+      LOG_LEVEL: 'warn',
+    },
+    stdio: 'ignore',
+  });
+  const close = async () => {
+    await stopProcess(child);
+    rmSync(root, { recursive: true, force: true });
+  };
+  try {
+    await waitFor(
+      async () => (await fetch(`${baseUrl}/health/ready`).catch(() => undefined))?.ok === true,
+      20_000,
+      'the API process to be ready',
+    );
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  return { child, port, baseUrl, close };
 }
 
 /** Follows jobs on one `/ws/results` socket, kept open across jobs as a front end keeps it. */

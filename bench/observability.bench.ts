@@ -1,49 +1,13 @@
 // The cost of /metrics on submission throughput: generate requests per second against one API
 // process, without and with a Prometheus-like scrape every second, alternated in the same run
 // (the run without scrapes is the baseline). Run with `npm run bench`.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { REPOSITORY_ROOT } from '../test/support/gateway';
-import { findFreePort, startRedisServer } from '../test/support/redis-server';
+import { startRedisServer } from '../test/support/redis-server';
+import { startSampleApiProcess } from './gateway-process';
 
-const MAIN = join(REPOSITORY_ROOT, 'dist', 'main.js');
 const CLIENTS = 16;
 const ROUND_MS = 5_000;
 const ROUNDS = 3;
 const SCRAPE_EVERY_MS = 1_000;
-
-async function startApi(redisUrl: string): Promise<{ child: ChildProcess; baseUrl: string; root: string }> {
-  const root = mkdtempSync(join(tmpdir(), 'bench-metrics-'));
-  cpSync(join(REPOSITORY_ROOT, '.hydra-conf'), join(root, '.hydra-conf'), { recursive: true });
-  cpSync(join(REPOSITORY_ROOT, 'prompts'), join(root, 'prompts'), { recursive: true });
-  const port = await findFreePort();
-  const child = spawn(process.execPath, [MAIN], {
-    cwd: root,
-    // ROLE=api: jobs are only queued, so the figure is the API's, not the LLM's.
-    env: {
-      PATH: process.env.PATH ?? '',
-      ROLE: 'api',
-      HTTP_PORT: String(port),
-      SERVICES_BROKER: redisUrl,
-      LOG_LEVEL: 'warn',
-    },
-    stdio: 'ignore',
-  });
-  const baseUrl = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 20_000;
-  while (
-    !(await fetch(`${baseUrl}/health/ready`).then(
-      (response) => response.ok,
-      () => false,
-    ))
-  ) {
-    if (Date.now() > deadline) throw new Error('the API did not become ready');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return { child, baseUrl, root };
-}
 
 /** Requests per second that CLIENTS closed-loop clients get answered 200 during ROUND_MS. */
 async function submissionRate(
@@ -81,7 +45,7 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
 
 async function main(): Promise<void> {
   const redis = await startRedisServer();
-  const api = await startApi(redis.url);
+  const api = await startSampleApiProcess(redis.url);
   try {
     await submissionRate(api.baseUrl, false); // warm-up
     const without: number[] = [];
@@ -107,10 +71,7 @@ async function main(): Promise<void> {
       ].join('\n'),
     );
   } finally {
-    const exited = new Promise((resolve) => api.child.once('exit', resolve));
-    api.child.kill('SIGTERM');
-    await exited;
-    rmSync(api.root, { recursive: true, force: true });
+    await api.close();
     await redis.stop();
   }
 }

@@ -14,9 +14,8 @@
 // in this one (a library runs in its caller's process). Nothing may reach the network: any request
 // to a host other than this machine is answered 403 at once (LangChain does not retry a 403).
 import { type ChildProcess, spawn } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadSummarizationChain } from '@langchain/classic/chains';
 import type { BaseMessage } from '@langchain/core/messages';
@@ -29,6 +28,7 @@ import { batchTokenBudget } from '../src/chunking/budget.util';
 import { fillTemplate } from '../src/prompts/prompt-template.util';
 import { REPOSITORY_ROOT, waitFor } from '../test/support/gateway';
 import type { LoggedRequest } from '../test/support/llm-simulator';
+import { stopProcess } from '../test/support/processes';
 import { readTranscript, submit } from '../test/support/pipeline-fixtures';
 import { findFreePort, startRedisServer } from '../test/support/redis-server';
 import { TokenizersService } from '../src/tokenizers/tokenizers.service';
@@ -37,6 +37,7 @@ import {
   type JobFollower,
   openJobFollower,
   startBenchGatewayProcess,
+  startSampleApiProcess,
 } from './gateway-process';
 import { type SimulatorProcess, startSimulatorProcess } from './simulator-process';
 
@@ -512,7 +513,7 @@ const SUBMIT_BODY = JSON.stringify({ content: 'Alice : hello\nBob : good morning
 interface Server {
   child: ChildProcess;
   port: number;
-  root?: string;
+  close?: () => Promise<void>;
 }
 
 async function waitReady(port: number, path: string, child: ChildProcess): Promise<void> {
@@ -530,28 +531,8 @@ async function waitReady(port: number, path: string, child: ChildProcess): Promi
 }
 
 async function startGatewayApi(redisUrl: string): Promise<Server> {
-  const root = mkdtempSync(join(tmpdir(), 'bench-peer-'));
-  cpSync(join(REPOSITORY_ROOT, '.hydra-conf'), join(root, '.hydra-conf'), { recursive: true });
-  cpSync(join(REPOSITORY_ROOT, 'prompts'), join(root, 'prompts'), { recursive: true });
-  const port = await findFreePort();
-  // ROLE=api: jobs are only queued, so the figure is the API's, not the LLM's.
-  const child = spawn(
-    process.execPath,
-    [...profileArguments('gateway'), join(REPOSITORY_ROOT, 'dist', 'main.js')],
-    {
-      cwd: root,
-      env: {
-        PATH: process.env.PATH ?? '',
-        ROLE: 'api',
-        HTTP_PORT: String(port),
-        SERVICES_BROKER: redisUrl,
-        LOG_LEVEL: 'warn',
-      },
-      stdio: 'ignore',
-    },
-  );
-  await waitReady(port, '/health/ready', child);
-  return { child, port, root };
+  const api = await startSampleApiProcess(redisUrl, profileArguments('gateway'));
+  return { child: api.child, port: api.port, close: () => api.close() };
 }
 
 async function startBareNest(): Promise<Server> {
@@ -571,10 +552,7 @@ function profileArguments(name: string): string[] {
 }
 
 async function stopServer(server: Server): Promise<void> {
-  const exited = new Promise((resolve) => server.child.once('exit', resolve));
-  server.child.kill('SIGTERM');
-  await exited;
-  if (server.root) rmSync(server.root, { recursive: true, force: true });
+  await (server.close ?? (() => stopProcess(server.child)))();
 }
 
 /** CPU seconds (user + system) a process has used so far, from /proc (Linux). */

@@ -5,22 +5,23 @@ import { JobStateRepository } from './job-state.repository';
 
 const TTL_SECONDS = 600;
 
+// Against the run's real redis-server (test/support/global-setup.ts).
+let redis: Redis;
+let state: JobStateRepository;
+
+beforeAll(() => {
+  redis = new Redis(requiredTestRedisUrl());
+  state = new JobStateRepository(redis, TTL_SECONDS);
+});
+afterAll(async () => {
+  await redis.quit();
+});
+
 /**
  * The acceptance a new job gets in the round trip that stores it (docs/architecture.md, "The
  * write path"), against the run's real redis-server (test/support/global-setup.ts).
  */
 describe('JobStateRepository.acceptIfStored', () => {
-  let redis: Redis;
-  let state: JobStateRepository;
-
-  beforeAll(() => {
-    redis = new Redis(requiredTestRedisUrl());
-    state = new JobStateRepository(redis, TTL_SECONDS);
-  });
-  afterAll(async () => {
-    await redis.quit();
-  });
-
   const keysOf = (jobId: string) => ({
     job: `test:acceptance:job:${jobId}`,
     text: `llm-gateway:text:${jobId}`,
@@ -75,17 +76,6 @@ describe('JobStateRepository.acceptIfStored', () => {
 
 /** Map checkpoints written as they grow, read back whole, against the run's real redis-server. */
 describe('JobStateRepository map checkpoints', () => {
-  let redis: Redis;
-  let state: JobStateRepository;
-
-  beforeAll(() => {
-    redis = new Redis(requiredTestRedisUrl());
-    state = new JobStateRepository(redis, TTL_SECONDS);
-  });
-  afterAll(async () => {
-    await redis.quit();
-  });
-
   const batches = [
     { start: 0, end: 2 },
     { start: 2, end: 4 },

@@ -371,15 +371,22 @@ redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
 return 1`;
 
 /**
+ * Lua: `command` on KEYS[3] with the ARGV from `firstArgument` on, a thousand at a time (Lua's
+ * unpack has a limit; an even count keeps a hash's field-value pairs together).
+ */
+function inChunks(command: 'HSET' | 'RPUSH', firstArgument: number): string {
+  return `for first = ${firstArgument}, #ARGV, 1000 do
+  redis.call('${command}', KEYS[3], unpack(ARGV, first, math.min(first + 999, #ARGV)))
+end`;
+}
+
+/**
  * KEYS: cancelled flag, checkpoint, map answers hash. ARGV: checkpoint, ttl, field, value, ...
- * HSET a thousand arguments at a time: Lua's unpack has a limit.
  */
 const SAVE_MAP_CHECKPOINT_UNLESS_CANCELLED = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
-for first = 3, #ARGV, 1000 do
-  redis.call('HSET', KEYS[3], unpack(ARGV, first, math.min(first + 999, #ARGV)))
-end
+${inChunks('HSET', 3)}
 redis.call('EXPIRE', KEYS[3], ARGV[2])
 return 1`;
 
@@ -392,9 +399,7 @@ if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
 local from = tonumber(ARGV[3])
 if from == 0 then redis.call('DEL', KEYS[3]) else redis.call('LTRIM', KEYS[3], 0, from - 1) end
-for first = 4, #ARGV, 1000 do
-  redis.call('RPUSH', KEYS[3], unpack(ARGV, first, math.min(first + 999, #ARGV)))
-end
+${inChunks('RPUSH', 4)}
 redis.call('EXPIRE', KEYS[3], ARGV[2])
 return 1`;
 

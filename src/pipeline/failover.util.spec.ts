@@ -1,23 +1,9 @@
 import { InferenceError } from '../inference/inference.error';
 import type { FlavorParameters } from '../jobs/job-payload';
+import { testFlavor } from '../../test/support/pipeline-fixtures';
 import { hasRoomForText, isFailoverError, isPlanShared } from './failover.util';
 
-const flavor: FlavorParameters = {
-  name: 'big',
-  modelName: 'big-model',
-  totalContextLength: 4096,
-  maxGenerationLength: 512,
-  tokenizerClass: 'cl100k_base',
-  createNewTurnAfter: 120,
-  summaryTurns: 3,
-  maxNewTurns: 9,
-  temperature: 0.2,
-  top_p: 0.7,
-  reduceSummary: false,
-  consolidateSummary: false,
-  type: 'abstractive',
-  fallback: 'small',
-};
+const flavor = testFlavor({ name: 'big', modelName: 'big-model', fallback: 'small' });
 
 describe('isFailoverError', () => {
   it.each<[unknown, boolean]>([

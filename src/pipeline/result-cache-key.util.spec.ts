@@ -1,22 +1,7 @@
-import type { FlavorParameters } from '../jobs/job-payload';
+import { testFlavor } from '../../test/support/pipeline-fixtures';
 import { type ResultCacheInput, resultCacheKey } from './result-cache-key.util';
 
-const flavor: FlavorParameters = {
-  name: 'small',
-  modelName: 'small-model',
-  totalContextLength: 4096,
-  maxGenerationLength: 512,
-  tokenizerClass: 'cl100k_base',
-  createNewTurnAfter: 120,
-  summaryTurns: 3,
-  maxNewTurns: 9,
-  temperature: 0.2,
-  top_p: 0.7,
-  reduceSummary: false,
-  consolidateSummary: false,
-  type: 'abstractive',
-  reduce_prompt: null,
-};
+const flavor = testFlavor({ reduce_prompt: null });
 
 const base: ResultCacheInput = {
   service: { route: 'summarize/en', promptName: 'summarize-en', fields: 2 },

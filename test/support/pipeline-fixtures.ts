@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { splitTurns, turnLine } from '../../src/chunking/turns.util';
 import { splitLongTurns } from '../../src/chunking/virtual-turns.util';
-import type { JobUsage } from '../../src/jobs/job-payload';
+import type { FlavorParameters, JobUsage } from '../../src/jobs/job-payload';
 import { TokenizersService } from '../../src/tokenizers/tokenizers.service';
 import { REPOSITORY_ROOT, startTestGateway, type TestGateway, waitFor } from './gateway';
 import { type LlmSimulator, simulatedAnswer } from './llm-simulator';
@@ -26,6 +26,17 @@ export const SMALL_FLAVOR = {
   temperature: 0.2,
   top_p: 0.7,
 };
+
+/** SMALL_FLAVOR as a job carries it (manifest defaults filled in), with `overrides`: for unit specs. */
+export function testFlavor(overrides: Partial<FlavorParameters> = {}): FlavorParameters {
+  return {
+    ...SMALL_FLAVOR,
+    reduceSummary: false,
+    consolidateSummary: false,
+    type: 'abstractive',
+    ...overrides,
+  };
+}
 
 /**
  * Writes prompts and a manifest with one progressive (`test/progressive`) and one map
