@@ -1,6 +1,6 @@
-import { BullModule, OnWorkerEvent, Processor } from '@nestjs/bullmq';
+import { BullModule, getQueueToken, OnWorkerEvent, Processor } from '@nestjs/bullmq';
 import { type DynamicModule, Logger, Module } from '@nestjs/common';
-import type { Job } from 'bullmq';
+import type { Job, Queue } from 'bullmq';
 import type { AppConfig } from '../config/app-config';
 import { InferenceModule } from '../inference/inference.module';
 import { SUMMARIZATION_QUEUE, type SummarizationJobData } from '../jobs/job-payload';
@@ -12,6 +12,9 @@ import { ResultCacheRepository } from './result-cache.repository';
 import { SummarizationProcessor, WORKER_CONNECTION } from './summarization.processor';
 import { TurnSplitter } from './turn-splitter.client';
 import { VocabularyPreloader } from './vocabulary-preloader.service';
+
+/** Nothing to inject: the provider exists for the listener it adds to the worker's queue handle. */
+const QUEUE_ERRORS_HANDLED = Symbol('worker queue errors handled');
 
 /**
  * The worker side: the BullMQ worker (a @nestjs/bullmq `WorkerHost`) running the pipeline.
@@ -75,6 +78,14 @@ export class PipelineModule {
       ],
       providers: [
         { provide: WORKER_CONNECTION, useValue: connection },
+        {
+          // The worker's queue handle emits 'error' when its connection fails (or is closed while
+          // it still starts: a worker stopped at once); unlistened, that error ends the process.
+          // The worker's own 'error' event reports outages.
+          provide: QUEUE_ERRORS_HANDLED,
+          inject: [getQueueToken(SUMMARIZATION_QUEUE)],
+          useFactory: (queue: Queue) => queue.on('error', () => undefined),
+        },
         { provide: SummarizationProcessor, useClass: ConfiguredSummarizationProcessor },
         // The split threads and the vocabularies: ready when the worker starts, not at its first job.
         TurnSplitter,
