@@ -18,10 +18,10 @@ afterAll(async () => {
 });
 
 /**
- * The acceptance a new job gets in the round trip that stores it (docs/architecture.md, "The
- * write path"), against the run's real redis-server (test/support/global-setup.ts).
+ * The text and acceptance a new job gets in the round trip that stores it (docs/architecture.md,
+ * "The write path"), against the run's real redis-server (test/support/global-setup.ts).
  */
-describe('JobStateRepository.acceptIfStored', () => {
+describe('JobStateRepository.storeTextAndAccept', () => {
   const keysOf = (jobId: string) => ({
     job: `test:acceptance:job:${jobId}`,
     text: `llm-gateway:text:${jobId}`,
@@ -29,24 +29,24 @@ describe('JobStateRepository.acceptIfStored', () => {
   });
 
   it.each([
-    { stored: ['job', 'text'], decided: undefined, answer: 'accepted', admission: 'accepted' },
-    { stored: ['text'], decided: undefined, answer: 'undecided', admission: null },
-    { stored: ['job'], decided: undefined, answer: 'undecided', admission: null },
-    { stored: [], decided: undefined, answer: 'undecided', admission: null },
-    { stored: ['job', 'text'], decided: 'refused', answer: 'refused', admission: 'refused' },
-    { stored: ['job', 'text'], decided: 'running', answer: 'running', admission: 'running' },
+    { isJobStored: true, decided: undefined, answer: 'accepted', admission: 'accepted', text: 'the text' },
+    { isJobStored: false, decided: undefined, answer: 'undecided', admission: null, text: null },
+    { isJobStored: true, decided: 'refused', answer: 'refused', admission: 'refused', text: null },
+    { isJobStored: true, decided: 'running', answer: 'running', admission: 'running', text: null },
   ] as const)(
-    'stored $stored, decided $decided: answers $answer, admission $admission',
-    async ({ stored, decided, answer, admission }) => {
+    'job stored: $isJobStored, decided $decided: answers $answer, admission $admission, text $text',
+    async ({ isJobStored, decided, answer, admission, text }) => {
       const jobId = randomUUID();
       const keys = keysOf(jobId);
-      for (const name of stored) await redis.set(keys[name], 'x', 'EX', 60);
+      if (isJobStored) await redis.set(keys.job, 'x', 'EX', 60);
       if (decided) await redis.set(keys.admission, decided, 'EX', 60);
 
-      expect(await state.acceptIfStored(keys.job, jobId)).toBe(answer);
+      expect(await state.storeTextAndAccept(keys.job, jobId, 'the text')).toBe(answer);
       expect(await redis.get(keys.admission)).toBe(admission);
+      expect(await redis.get(keys.text)).toBe(text);
       if (answer === 'accepted') {
         expect(await redis.ttl(keys.admission)).toBeGreaterThan(TTL_SECONDS - 10);
+        expect(await redis.ttl(keys.text)).toBeGreaterThan(TTL_SECONDS - 10);
       }
     },
   );
@@ -64,9 +64,8 @@ describe('JobStateRepository.acceptIfStored', () => {
       const idempotencyKey = `llm-gateway:idempotency:${scopedKey}`;
       await redis.set(idempotencyKey, reservedFor === 'this job' ? jobId : randomUUID(), 'EX', 10);
       if (isStored) await redis.set(keys.job, 'x', 'EX', 60);
-      await redis.set(keys.text, 'x', 'EX', 60);
 
-      await state.acceptIfStored(keys.job, jobId, scopedKey);
+      await state.storeTextAndAccept(keys.job, jobId, 'the text', scopedKey);
       const ttl = await redis.ttl(idempotencyKey);
       if (ttlAfter === 'RESULT_TTL') expect(ttl).toBeGreaterThan(TTL_SECONDS - 10);
       else expect(ttl).toBeLessThanOrEqual(10);

@@ -282,21 +282,23 @@ export class JobStateRepository {
   }
 
   /**
-   * A new job's acceptance (the `accepted` of `decideAdmission`), sent after its add and its text
-   * on the same connection, so that Redis runs it after them: decided only if the job (`jobKey`,
-   * BullMQ's hash) and its text are both stored, so a failed add never leaves an accepted job
-   * behind. With `idempotencyScopedKey`, the key is kept as `keepIdempotencyKey` keeps it, in the
-   * same step. Returns `accepted`, what was decided before, or `undecided` (job or text missing).
+   * A new job's text and acceptance (the `accepted` of `decideAdmission`) in one step, sent after
+   * its add on the same connection, so that Redis runs it after the add: the text is stored and
+   * the job accepted only if the job (`jobKey`, BullMQ's hash) is stored, so a failed add leaves
+   * neither an accepted job nor an orphan text behind. With `idempotencyScopedKey`, the key is
+   * kept as `keepIdempotencyKey` keeps it, in the same step. Returns `accepted`, what was decided
+   * before (the text then left as it was), or `undecided` (no job).
    */
-  async acceptIfStored(
+  async storeTextAndAccept(
     jobKey: string,
     jobId: string,
+    text: string,
     idempotencyScopedKey?: string,
   ): Promise<AdmissionState> {
     const keys = [jobKey, textKey(jobId), admissionKey(jobId)];
     if (idempotencyScopedKey !== undefined) keys.push(idempotencyKey(idempotencyScopedKey));
     return readAdmission(
-      await this.connection.eval(ACCEPT_IF_STORED, keys.length, ...keys, this.ttlSeconds, jobId),
+      await this.connection.eval(STORE_TEXT_AND_ACCEPT, keys.length, ...keys, this.ttlSeconds, jobId, text),
     );
   }
 
@@ -423,13 +425,15 @@ end
 return current`;
 
 /**
- * KEYS: job hash, text, admission[, idempotency key]. ARGV: ttl, job id. DECIDE_ADMISSION's
- * `accepted` (and KEEP_IF_EQUAL on the idempotency key), only for a job stored with its text.
+ * KEYS: job hash, text, admission[, idempotency key]. ARGV: ttl, job id, text. For a stored job
+ * not decided yet: its text, then DECIDE_ADMISSION's `accepted` (and KEEP_IF_EQUAL on the
+ * idempotency key).
  */
-const ACCEPT_IF_STORED = `
-if redis.call('EXISTS', KEYS[1], KEYS[2]) < 2 then return false end
+const STORE_TEXT_AND_ACCEPT = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 local current = redis.call('GET', KEYS[3])
 if current then return current end
+redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[1])
 redis.call('SET', KEYS[3], 'accepted', 'EX', ARGV[1])
 if KEYS[4] and redis.call('GET', KEYS[4]) == ARGV[2] then redis.call('EXPIRE', KEYS[4], ARGV[1]) end
 return 'accepted'`;

@@ -116,10 +116,10 @@ export class JobsRepository {
   }
 
   /**
-   * Sends the job (BullMQ's add), its text and, with `acceptance`, its acceptance
-   * (`acceptIfStored`, whose answer it returns) in one write, so in one round trip: each is sent
-   * when called, on the one connection they share (BullMQ's add is one Lua script), so Redis runs
-   * them in that order; the connection holds them until the event loop's next turn
+   * Sends the job (BullMQ's add) and its text, with `acceptance` its text and acceptance in one
+   * step (`storeTextAndAccept`, whose answer it returns), in one write, so in one round trip:
+   * each is sent when called, on the one connection they share (BullMQ's add is one Lua script),
+   * so Redis runs them in that order; the connection holds them until the event loop's next turn
    * (`holdWritesUntilNextTurn`), with the commands of the other requests handled meanwhile.
    */
   private async store(
@@ -144,14 +144,16 @@ export class JobsRepository {
     );
     this.redis.holdWritesUntilNextTurn();
     // The add first: it checks the job's options and may throw before anything is sent.
-    const sent = [
-      job.addJob(client),
-      this.state.saveText(jobId, data.text),
-      acceptance
-        ? this.state.acceptIfStored(this.queue.toKey(jobId), jobId, acceptance.idempotencyScopedKey)
-        : Promise.resolve(undefined),
-    ] as const;
-    const [, , admission] = await Promise.all(sent);
+    const added = job.addJob(client);
+    const stored = acceptance
+      ? this.state.storeTextAndAccept(
+          this.queue.toKey(jobId),
+          jobId,
+          data.text,
+          acceptance.idempotencyScopedKey,
+        )
+      : this.state.saveText(jobId, data.text).then(() => undefined);
+    const [, admission] = await Promise.all([added, stored]);
     return admission;
   }
 
