@@ -489,6 +489,37 @@ describe('WebSocket API when Redis comes up after the API process', () => {
 });
 
 describe('WebSocket connections that come and go', () => {
+  it('reads the event stream only while a socket follows a job: submissions alone read nothing', async () => {
+    const gateway = await startTestGateway({ seedSamples: false });
+    try {
+      await installTestServices(gateway);
+      const events = gateway.get(JobEventsRepository);
+      events.idleStopMs = 200;
+      const jobIds = await Promise.all(
+        Array.from({ length: 5 }, () => submit(gateway, 'test/progressive', 'Alice : hello')),
+      );
+      expect(events.isReading).toBe(false);
+
+      const first = await TestSocket.open(wsUrl(gateway.baseUrl, `/ws/results/${jobIds[0] ?? ''}`));
+      await first.waitUntil((messages) => messages.length > 0, 10_000);
+      expect(events.isReading).toBe(true);
+      first.socket.terminate();
+      await waitFor(async () => !events.isReading, 5_000, 'the reader to stop once nobody follows a job');
+
+      const again = await TestSocket.open(wsUrl(gateway.baseUrl, '/ws/results'));
+      again.send(jobIds);
+      // A multi-job socket's first message: the state of every id sent, in one array.
+      await again.waitUntil((messages) => messages.length > 0, 10_000);
+      expect(events.isReading).toBe(true);
+      expect((again.messages[0] as Message[]).map((message) => message.status)).toEqual(
+        jobIds.map(() => 'queued'),
+      );
+      again.socket.terminate();
+    } finally {
+      await gateway.close();
+    }
+  });
+
   it('200 sockets opened and dropped abruptly leave no socket, subscription, listener or memory behind', async () => {
     // API only: the followed job stays queued, so nothing but the sockets changes the heap.
     const gateway = await startTestGateway({ seedSamples: false });

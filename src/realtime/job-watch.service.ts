@@ -48,7 +48,7 @@ export class JobWatchService implements OnModuleDestroy {
   private readonly statusReads = new Map<string, { afterEvent: number; body: Promise<JobStatusBody> }>();
 
   constructor(
-    events: JobEventsRepository,
+    private readonly events: JobEventsRepository,
     private readonly jobs: JobsService,
     redis: RedisClient,
   ) {
@@ -79,10 +79,13 @@ export class JobWatchService implements OnModuleDestroy {
     };
     this.add(subscriber);
     const stop = () => {
+      if (!subscriber.isStopped) this.events.unfollow();
       this.remove(subscriber);
       openGate();
     };
     try {
+      // The stream is read from before the state is: no change after that read is missed.
+      await this.events.follow();
       const body = await this.readStatus(jobId, this.eventCount);
       const lines =
         withPartial && body.status === 'processing' ? await this.jobs.partialSummary(jobId, 0) : [];
