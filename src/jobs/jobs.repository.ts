@@ -64,7 +64,9 @@ export class JobsRepository {
         if (!reserved.isNew) return reserved.jobId;
         jobId = reserved.jobId;
       }
-      if (!(await this.before(deadlineAt, this.redis.hasReplicas()))) {
+      const hasReplicas =
+        this.redis.cachedHasReplicas() ?? (await this.before(deadlineAt, this.redis.hasReplicas()));
+      if (!hasReplicas) {
         // No replica to wait for: text, job and acceptance in one round trip.
         const admission = await this.before(deadlineAt, this.store(jobId, data, { idempotencyScopedKey }));
         if (admission !== 'accepted' && admission !== 'running') throw unavailable();

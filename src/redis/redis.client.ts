@@ -61,11 +61,18 @@ export class RedisClient implements OnModuleDestroy {
 
   /** Whether the master has replicas, read from `INFO replication` (cached briefly). */
   async hasReplicas(): Promise<boolean> {
-    if (Date.now() - this.replicasCheckedAt > REPLICA_COUNT_CACHE_MS) {
-      const info = await this.connection.info('replication');
-      this.replicaCount = Number(/^connected_slaves:(\d+)/m.exec(info)?.[1] ?? 0);
-      this.replicasCheckedAt = Date.now();
-    }
+    return this.cachedHasReplicas() ?? (await this.readHasReplicas());
+  }
+
+  /** `hasReplicas()` while its cached answer is fresh (no promise, no timer); else undefined. */
+  cachedHasReplicas(): boolean | undefined {
+    return Date.now() - this.replicasCheckedAt > REPLICA_COUNT_CACHE_MS ? undefined : this.replicaCount > 0;
+  }
+
+  private async readHasReplicas(): Promise<boolean> {
+    const info = await this.connection.info('replication');
+    this.replicaCount = Number(/^connected_slaves:(\d+)/m.exec(info)?.[1] ?? 0);
+    this.replicasCheckedAt = Date.now();
     return this.replicaCount > 0;
   }
 
