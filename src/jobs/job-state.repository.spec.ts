@@ -21,7 +21,7 @@ afterAll(async () => {
  * The text and acceptance a new job gets in the round trip that stores it (docs/architecture.md,
  * "The write path"), against the run's real redis-server (test/support/global-setup.ts).
  */
-describe('JobStateRepository.storeTextAndAccept', () => {
+describe('JobStateRepository.storeTextsAndAccept', () => {
   const keysOf = (jobId: string) => ({
     job: `test:acceptance:job:${jobId}`,
     text: `llm-gateway:text:${jobId}`,
@@ -41,7 +41,9 @@ describe('JobStateRepository.storeTextAndAccept', () => {
       if (isJobStored) await redis.set(keys.job, 'x', 'EX', 60);
       if (decided) await redis.set(keys.admission, decided, 'EX', 60);
 
-      expect(await state.storeTextAndAccept(keys.job, jobId, 'the text')).toBe(answer);
+      expect(await state.storeTextsAndAccept([{ jobKey: keys.job, jobId, text: 'the text' }])).toEqual([
+        answer,
+      ]);
       expect(await redis.get(keys.admission)).toBe(admission);
       expect(await redis.get(keys.text)).toBe(text);
       if (answer === 'accepted') {
@@ -65,12 +67,38 @@ describe('JobStateRepository.storeTextAndAccept', () => {
       await redis.set(idempotencyKey, reservedFor === 'this job' ? jobId : randomUUID(), 'EX', 10);
       if (isStored) await redis.set(keys.job, 'x', 'EX', 60);
 
-      await state.storeTextAndAccept(keys.job, jobId, 'the text', scopedKey);
+      await state.storeTextsAndAccept([
+        { jobKey: keys.job, jobId, text: 'the text', idempotencyScopedKey: scopedKey },
+      ]);
       const ttl = await redis.ttl(idempotencyKey);
       if (ttlAfter === 'RESULT_TTL') expect(ttl).toBeGreaterThan(TTL_SECONDS - 10);
       else expect(ttl).toBeLessThanOrEqual(10);
     },
   );
+
+  it('decides several jobs in one call, each on its own keys, answers in order', async () => {
+    const jobs = Array.from({ length: 4 }, (_, index) => ({ jobId: randomUUID(), text: `text ${index}` }));
+    const [stored, missing, refused, keyed] = jobs.map((job) => ({ ...job, keys: keysOf(job.jobId) }));
+    if (!stored || !missing || !refused || !keyed) throw new Error('four jobs expected');
+    for (const job of [stored, refused, keyed]) await redis.set(job.keys.job, 'x', 'EX', 60);
+    await redis.set(refused.keys.admission, 'refused', 'EX', 60);
+    const scopedKey = randomUUID();
+    await redis.set(`llm-gateway:idempotency:${scopedKey}`, keyed.jobId, 'EX', 10);
+
+    const answers = await state.storeTextsAndAccept(
+      [stored, missing, refused, keyed].map((job) => ({
+        jobKey: job.keys.job,
+        jobId: job.jobId,
+        text: job.text,
+        ...(job === keyed ? { idempotencyScopedKey: scopedKey } : {}),
+      })),
+    );
+
+    expect(answers).toEqual(['accepted', 'undecided', 'refused', 'accepted']);
+    const texts = await Promise.all([stored, missing, refused, keyed].map((job) => redis.get(job.keys.text)));
+    expect(texts).toEqual(['text 0', null, null, 'text 3']);
+    expect(await redis.ttl(`llm-gateway:idempotency:${scopedKey}`)).toBeGreaterThan(TTL_SECONDS - 10);
+  });
 });
 
 /** Map checkpoints written as they grow, read back whole, against the run's real redis-server. */

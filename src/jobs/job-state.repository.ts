@@ -282,24 +282,30 @@ export class JobStateRepository {
   }
 
   /**
-   * A new job's text and acceptance (the `accepted` of `decideAdmission`) in one step, sent after
-   * its add on the same connection, so that Redis runs it after the add: the text is stored and
-   * the job accepted only if the job (`jobKey`, BullMQ's hash) is stored, so a failed add leaves
-   * neither an accepted job nor an orphan text behind. With `idempotencyScopedKey`, the key is
-   * kept as `keepIdempotencyKey` keeps it, in the same step. Returns `accepted`, what was decided
-   * before (the text then left as it was), or `undecided` (no job).
+   * New jobs' texts and acceptances (the `accepted` of `decideAdmission`) in one script, sent
+   * after their adds on the same connection, so that Redis runs it after them: a job's text is
+   * stored and the job accepted only if the job (`jobKey`, BullMQ's hash) is stored, so a failed
+   * add leaves neither an accepted job nor an orphan text behind. A job's `idempotencyScopedKey`
+   * is kept as `keepIdempotencyKey` keeps it, in the same step. Answers, in order: `accepted`,
+   * what was decided before (the text then left as it was), or `undecided` (no job).
    */
-  async storeTextAndAccept(
-    jobKey: string,
-    jobId: string,
-    text: string,
-    idempotencyScopedKey?: string,
-  ): Promise<AdmissionState> {
-    const keys = [jobKey, textKey(jobId), admissionKey(jobId)];
-    if (idempotencyScopedKey !== undefined) keys.push(idempotencyKey(idempotencyScopedKey));
-    return readAdmission(
-      await this.connection.eval(STORE_TEXT_AND_ACCEPT, keys.length, ...keys, this.ttlSeconds, jobId, text),
-    );
+  async storeTextsAndAccept(jobs: readonly NewJobText[]): Promise<AdmissionState[]> {
+    const keys: string[] = [];
+    const values: (string | number)[] = [this.ttlSeconds];
+    for (const job of jobs) {
+      const idempotency = job.idempotencyScopedKey;
+      // Four keys per job; without an Idempotency-Key its place holds the admission key, unused.
+      keys.push(job.jobKey, textKey(job.jobId), admissionKey(job.jobId));
+      keys.push(idempotency === undefined ? admissionKey(job.jobId) : idempotencyKey(idempotency));
+      values.push(job.jobId, job.text, idempotency === undefined ? 0 : 1);
+    }
+    const states = (await this.connection.eval(
+      STORE_TEXTS_AND_ACCEPT,
+      keys.length,
+      ...keys,
+      ...values,
+    )) as unknown[];
+    return jobs.map((_, index) => readAdmission(states[index]));
   }
 
   /**
@@ -361,6 +367,15 @@ export class JobStateRepository {
 }
 
 export type AdmissionState = 'accepted' | 'refused' | 'running' | 'undecided';
+
+/** A new job whose text is stored and acceptance decided by `storeTextsAndAccept`. */
+export interface NewJobText {
+  /** BullMQ's hash of the job (`queue.toKey(jobId)`). */
+  jobKey: string;
+  jobId: string;
+  text: string;
+  idempotencyScopedKey?: string;
+}
 
 function readAdmission(state: unknown): AdmissionState {
   return state === 'accepted' || state === 'refused' || state === 'running' ? state : 'undecided';
@@ -425,18 +440,30 @@ end
 return current`;
 
 /**
- * KEYS: job hash, text, admission[, idempotency key]. ARGV: ttl, job id, text. For a stored job
- * not decided yet: its text, then DECIDE_ADMISSION's `accepted` (and KEEP_IF_EQUAL on the
- * idempotency key).
+ * KEYS: per job, its hash, text, admission and idempotency key. ARGV: ttl, then per job its id,
+ * text and whether it has an idempotency key (1 or 0). Per job that is stored and not decided
+ * yet: its text, then DECIDE_ADMISSION's `accepted` (and KEEP_IF_EQUAL on its idempotency key).
  */
-const STORE_TEXT_AND_ACCEPT = `
-if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-local current = redis.call('GET', KEYS[3])
-if current then return current end
-redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[1])
-redis.call('SET', KEYS[3], 'accepted', 'EX', ARGV[1])
-if KEYS[4] and redis.call('GET', KEYS[4]) == ARGV[2] then redis.call('EXPIRE', KEYS[4], ARGV[1]) end
-return 'accepted'`;
+const STORE_TEXTS_AND_ACCEPT = `
+local answers = {}
+for job = 0, #KEYS / 4 - 1 do
+  local jobKey, textKey, admissionKey, idempotencyKey = KEYS[job * 4 + 1], KEYS[job * 4 + 2], KEYS[job * 4 + 3], KEYS[job * 4 + 4]
+  local jobId, text, hasIdempotencyKey = ARGV[job * 3 + 2], ARGV[job * 3 + 3], ARGV[job * 3 + 4]
+  local answer = 'undecided'
+  if redis.call('EXISTS', jobKey) == 1 then
+    answer = redis.call('GET', admissionKey)
+    if not answer then
+      redis.call('SET', textKey, text, 'EX', ARGV[1])
+      redis.call('SET', admissionKey, 'accepted', 'EX', ARGV[1])
+      if hasIdempotencyKey == '1' and redis.call('GET', idempotencyKey) == jobId then
+        redis.call('EXPIRE', idempotencyKey, ARGV[1])
+      end
+      answer = 'accepted'
+    end
+  end
+  answers[job + 1] = answer
+end
+return answers`;
 
 /** KEYS: admission. */
 const CLAIM_ADMISSION = `

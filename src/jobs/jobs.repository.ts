@@ -5,7 +5,7 @@ import { Job, Queue } from 'bullmq';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { RedisClient } from '../redis/redis.client';
 import { SUMMARIZATION_QUEUE, type SummarizationJobData } from './job-payload';
-import { type AdmissionState, JobStateRepository } from './job-state.repository';
+import { type AdmissionState, JobStateRepository, type NewJobText } from './job-state.repository';
 import type { JobSnapshot } from './job-status.util';
 import { isQueueUnavailable, JobsError } from './jobs.error';
 
@@ -16,6 +16,12 @@ const REPLICA_REFUSAL_MS = 300;
 /** How long an Idempotency-Key is held for a request still being decided (then RESULT_TTL once accepted). */
 const IDEMPOTENCY_RESERVATION_SECONDS = 10;
 
+interface PendingAcceptance {
+  job: NewJobText;
+  resolve(state: AdmissionState): void;
+  reject(error: unknown): void;
+}
+
 const unavailable = () => new JobsError('Redis is unavailable', 'QUEUE_UNAVAILABLE');
 
 /**
@@ -25,6 +31,8 @@ const unavailable = () => new JobsError('Redis is unavailable', 'QUEUE_UNAVAILAB
 @Injectable()
 export class JobsRepository {
   private readonly logger = new Logger(JobsRepository.name);
+  /** The acceptances asked for in this turn of the event loop, sent together at its end. */
+  private acceptancesOfTurn: PendingAcceptance[] | undefined;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -118,11 +126,12 @@ export class JobsRepository {
   }
 
   /**
-   * Sends the job (BullMQ's add) and its text, with `acceptance` its text and acceptance in one
-   * step (`storeTextAndAccept`, whose answer it returns), in one write, so in one round trip:
-   * each is sent when called, on the one connection they share (BullMQ's add is one Lua script),
-   * so Redis runs them in that order; the connection holds them until the event loop's next turn
-   * (`holdWritesUntilNextTurn`), with the commands of the other requests handled meanwhile.
+   * Sends the job (BullMQ's add) and its text, with `acceptance` its text and acceptance
+   * (`storeTextsAndAccept`, whose answer it returns), in one write, so in one round trip: each is
+   * sent when called, on the one connection they share (BullMQ's add is one Lua script), so Redis
+   * runs them in that order; the connection holds them until the event loop's next turn
+   * (`holdWritesUntilNextTurn`), with the commands of the other requests handled meanwhile. The
+   * texts and acceptances of every job added in the turn leave last, as one script.
    */
   private async store(
     jobId: string,
@@ -148,15 +157,37 @@ export class JobsRepository {
     // The add first: it checks the job's options and may throw before anything is sent.
     const added = job.addJob(client);
     const stored = acceptance
-      ? this.state.storeTextAndAccept(
-          this.queue.toKey(jobId),
+      ? this.acceptAtEndOfTurn({
+          jobKey: this.queue.toKey(jobId),
           jobId,
-          data.text,
-          acceptance.idempotencyScopedKey,
-        )
+          text: data.text,
+          idempotencyScopedKey: acceptance.idempotencyScopedKey,
+        })
       : this.state.saveText(jobId, data.text).then(() => undefined);
     const [, admission] = await Promise.all([added, stored]);
     return admission;
+  }
+
+  /**
+   * The job's text and acceptance, sent with those of the other jobs added in this turn of the
+   * event loop (a busy API process adds several per turn) as one script, after their adds.
+   */
+  private acceptAtEndOfTurn(job: NewJobText): Promise<AdmissionState> {
+    return new Promise<AdmissionState>((resolve, reject) => {
+      if (this.acceptancesOfTurn === undefined) {
+        const acceptances: PendingAcceptance[] = [];
+        this.acceptancesOfTurn = acceptances;
+        this.redis.holdWritesUntilNextTurn(() => {
+          this.acceptancesOfTurn = undefined;
+          this.state.storeTextsAndAccept(acceptances.map((pending) => pending.job)).then(
+            (states) =>
+              acceptances.forEach((pending, index) => pending.resolve(states[index] ?? 'undecided')),
+            (error: unknown) => acceptances.forEach((pending) => pending.reject(error)),
+          );
+        });
+      }
+      this.acceptancesOfTurn.push({ job, resolve, reject });
+    });
   }
 
   /**

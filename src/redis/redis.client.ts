@@ -29,7 +29,8 @@ export class RedisClient implements OnModuleDestroy {
   private readonly readyListeners = new Set<() => void>();
   private replicaCount = 0;
   private replicasCheckedAt = Number.NEGATIVE_INFINITY;
-  private heldSocket: Socket | undefined;
+  private isHoldingWrites = false;
+  private readonly lastWritesOfTurn: (() => void)[] = [];
 
   constructor(@Inject(APP_CONFIG) config: AppConfig) {
     this.connection = createRedisConnection(config, 'api', 'fail-fast');
@@ -83,16 +84,20 @@ export class RedisClient implements OnModuleDestroy {
    * bytes in it (system calls, and waking the other process, on each side). ioredis writes each
    * command to the socket when it is called, so the order of the commands is kept. (ioredis's
    * auto-pipelining batches per tick too, but builds a pipeline that copies every script BullMQ
-   * defines on the connection, per batch.)
+   * defines on the connection, per batch.) `lastWrite`, when given, runs just before the held
+   * commands leave, its own commands last in the write: what several requests of the turn can
+   * send as one command.
    */
-  holdWritesUntilNextTurn(): void {
+  holdWritesUntilNextTurn(lastWrite?: () => void): void {
+    if (lastWrite) this.lastWritesOfTurn.push(lastWrite);
+    if (this.isHoldingWrites) return;
+    this.isHoldingWrites = true;
     const socket = this.connection.stream as Socket | undefined; // none before the first connection
-    if (this.heldSocket !== undefined || socket === undefined) return;
-    this.heldSocket = socket;
-    socket.cork();
+    socket?.cork();
     setImmediate(() => {
-      this.heldSocket = undefined;
-      socket.uncork();
+      this.isHoldingWrites = false;
+      for (const write of this.lastWritesOfTurn.splice(0)) write();
+      socket?.uncork();
     });
   }
 
