@@ -123,10 +123,13 @@ export function batchEnds(batches: readonly BatchRange[]): Uint32Array {
   return Uint32Array.from(batches, (batch) => batch.end);
 }
 
-/** The consecutive ranges from turn 0 that end at `ends`. Pure. */
-export function batchesFromEnds(ends: ArrayLike<number>): BatchRange[] {
+/**
+ * The consecutive ranges from turn 0 that end at `ends`: all of them, or those of batches
+ * `[from, to)` (to build a long plan a part at a time). Pure.
+ */
+export function batchesFromEnds(ends: ArrayLike<number>, from = 0, to = ends.length): BatchRange[] {
   const batches: BatchRange[] = [];
-  for (let index = 0; index < ends.length; index += 1) {
+  for (let index = Math.max(0, from); index < Math.min(to, ends.length); index += 1) {
     batches.push({ start: index === 0 ? 0 : (ends[index - 1] ?? 0), end: ends[index] ?? 0 });
   }
   return batches;

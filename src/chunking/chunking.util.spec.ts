@@ -132,6 +132,13 @@ describe('takeBatch and planBatches', () => {
       const plan = planBatches(counts, budget, maxTurns, joiner);
       expect([...batchEnds(plan)]).toEqual(balancedEnds);
       expect(batchesFromEnds(batchEnds(plan))).toEqual(plan);
+      for (const [from, to] of [
+        [0, 1],
+        [1, 3],
+        [2, plan.length],
+      ]) {
+        expect(batchesFromEnds(batchEnds(plan), from, to)).toEqual(plan.slice(from, to));
+      }
     },
   );
 });

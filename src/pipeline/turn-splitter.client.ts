@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import Piscina from 'piscina';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
-import { type BatchLimits, batchesFromEnds } from '../chunking/batches.util';
+import { type BatchLimits, type BatchRange, batchesFromEnds } from '../chunking/batches.util';
 import {
   decodeTexts,
   packedTurnCount,
@@ -35,8 +35,8 @@ const RECENT_SPLITS_KEPT = 100;
  */
 const SLICE_MS = 4;
 const TURNS_PER_CLOCK_CHECK = 512;
-/** Turns' counts copied between two clock checks when the turns themselves are not rebuilt. */
-const COUNTS_PER_CLOCK_CHECK = 8192;
+/** Counts or batches copied between two clock checks (see inSlices). */
+const ITEMS_PER_CLOCK_CHECK = 4096;
 /**
  * Texts decoded this many code units at a time (256-512 KB, well under a millisecond): a string
  * that large goes straight to V8's large-object space; decoding per slice made thousands of
@@ -114,22 +114,19 @@ export class TurnSplitter implements OnModuleDestroy {
     this.threadSplits.push({ threadId: result.threadId, turnCount });
     if (this.threadSplits.length > RECENT_SPLITS_KEPT) this.threadSplits.shift(); // a long-lived worker keeps no history
     if (batchLimits) {
-      // The counts as an array, copied a slice at a time too (Array.from: ~12 ms at once).
+      // The counts as an array and the batches as ranges, built a slice at a time too
+      // (Array.from of the counts alone: ~12 ms at once).
       const counts: number[] = [];
-      let sliceStartedAt = performance.now();
-      for (let start = 0; start < turnCount; start += COUNTS_PER_CLOCK_CHECK) {
-        const end = Math.min(start + COUNTS_PER_CLOCK_CHECK, turnCount);
+      await inSlices(turnCount, (start, end) => {
         for (let index = start; index < end; index += 1) counts.push(packed.counts[index] ?? 0);
-        if (performance.now() - sliceStartedAt >= SLICE_MS) {
-          await new Promise((resolve) => setImmediate(resolve));
-          sliceStartedAt = performance.now();
-        }
-      }
-      return {
-        turns: packedTurnList(packed),
-        counts,
-        ...(result.batchEnds ? { batches: batchesFromEnds(result.batchEnds) } : {}),
-      };
+      });
+      const { batchEnds } = result;
+      if (!batchEnds) return { turns: packedTurnList(packed), counts };
+      const batches: BatchRange[] = [];
+      await inSlices(batchEnds.length, (start, end) => {
+        for (const batch of batchesFromEnds(batchEnds, start, end)) batches.push(batch);
+      });
+      return { turns: packedTurnList(packed), counts, batches };
     }
     const counted: CountedTurns = { turns: [], counts: [] };
     let sliceStartedAt = performance.now();
@@ -196,4 +193,19 @@ function splitWorkerFile(): string | undefined {
 
 function isKnownFamily(family: string): family is TokenizerFamily {
   return (TOKENIZER_FAMILIES as readonly string[]).includes(family);
+}
+
+/**
+ * `step(start, end)` over `[0, total)`, ITEMS_PER_CLOCK_CHECK items at a time, letting the event
+ * loop turn whenever SLICE_MS have passed.
+ */
+async function inSlices(total: number, step: (start: number, end: number) => void): Promise<void> {
+  let sliceStartedAt = performance.now();
+  for (let start = 0; start < total; start += ITEMS_PER_CLOCK_CHECK) {
+    step(start, Math.min(start + ITEMS_PER_CLOCK_CHECK, total));
+    if (performance.now() - sliceStartedAt >= SLICE_MS) {
+      await new Promise((resolve) => setImmediate(resolve));
+      sliceStartedAt = performance.now();
+    }
+  }
 }
