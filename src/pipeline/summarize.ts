@@ -70,8 +70,9 @@ export interface SummarizeHooks {
    * Splits the job's text (which the caller holds, as bytes maybe) into turns, their long ones
    * into virtual turns of at most `maxTokensPerTurn`, and counts every line with `tokenizer`, as
    * `splitAndCountTurns(splitTurns(text))` does, possibly off this thread. Given `batchLimits`
-   * (map mode: the turns are read a batch at a time), it may plan the batches too, as
-   * `planBatches(counts, ...batchLimits)` would. Absent: `input.text` is split inline.
+   * (map mode: the turns are read a batch at a time), the turns may come as a TurnList that
+   * builds them by range, with their batches planned as `planBatches(counts, ...batchLimits)`
+   * would. Absent: `input.text` is split inline.
    */
   splitText?(maxTokensPerTurn: number, tokenizer: Tokenizer, batchLimits?: BatchLimits): Promise<SplitTurns>;
 }
@@ -249,8 +250,9 @@ async function mapAndReduce(
   // A resumed job keeps the batches its answers were made for, or their text would shift.
   const batches =
     saved?.batches ??
-    (saved ? undefined : plannedBatches) ??
-    (saved ? planGreedyBatches : planBatches)(counts, budget, flavor.maxNewTurns, tokenizer.joinerTokens);
+    (saved
+      ? planGreedyBatches(counts, budget, flavor.maxNewTurns, tokenizer.joinerTokens)
+      : (plannedBatches ?? planBatches(counts, budget, flavor.maxNewTurns, tokenizer.joinerTokens)));
   const answers: (string[] | null)[] = batches.map((_, index) => saved?.answers[index] ?? null);
   const turnsDone = () =>
     batches.reduce((done, batch, index) => done + (answers[index] ? batch.end - batch.start : 0), 0);
