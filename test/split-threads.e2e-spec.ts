@@ -1,4 +1,5 @@
 import { threadId } from 'node:worker_threads';
+import { planBatches } from '../src/chunking/batches.util';
 import { splitTurns } from '../src/chunking/turns.util';
 import { splitAndCountTurns } from '../src/chunking/virtual-turns.util';
 import { resultCacheKey } from '../src/pipeline/result-cache-key.util';
@@ -66,6 +67,28 @@ describe('splitting a large text in a thread', () => {
       expect(threaded.result).toEqual(inline);
       // The bytes were shared with the thread, not moved: the job still has its text.
       expect(Buffer.from(largeBytes).toString('utf8')).toBe(largeText);
+    } finally {
+      await splitter.onModuleDestroy();
+    }
+  });
+
+  it('with batch limits: the turns come as a list read by range, their batches planned in the thread', async () => {
+    const limits = { budgetTokens: 3_000, maxTurns: 9, joinerTokens: 1 };
+    const splitter = new TurnSplitter({ splitThreads: 1 });
+    try {
+      const threaded = await loopTurnsDuring(() => splitter.split(largeBytes, 120, tokenizer, limits));
+      expect(threaded.loopTurns).toBeGreaterThan(10);
+      const { turns, counts, batches } = threaded.result;
+      expect(Array.isArray(turns)).toBe(false); // never every turn as an object at once
+      const inline = splitAndCountTurns(splitTurns(largeText), 120, tokenizer);
+      expect(counts).toEqual(inline.counts);
+      expect([...turns]).toEqual(inline.turns);
+      expect(turns.slice(1_000, 1_009)).toEqual(inline.turns.slice(1_000, 1_009));
+      expect(batches).toEqual(planBatches(inline.counts, 3_000, 9, 1));
+      // A budget some turn does not fit: no plan from the thread (the caller's plan throws).
+      const tooSmall = await splitter.split(largeBytes, 120, tokenizer, { ...limits, budgetTokens: 10 });
+      expect(tooSmall.batches).toBeUndefined();
+      expect(tooSmall.counts).toEqual(inline.counts);
     } finally {
       await splitter.onModuleDestroy();
     }

@@ -1,3 +1,10 @@
+/** What a plan takes besides the turns' counts: see {@link planBatches}. */
+export interface BatchLimits {
+  budgetTokens: number;
+  maxTurns: number;
+  joinerTokens: number;
+}
+
 /** Turns `[start, end)` of a batch, in transcript order. */
 export interface BatchRange {
   start: number;
@@ -106,4 +113,24 @@ export function batchTokens(
   let total = 0;
   for (let index = batch.start; index < batch.end; index += 1) total += turnTokenCounts[index] ?? 0;
   return total + joinerTokens * Math.max(0, batch.end - batch.start - 1);
+}
+
+/**
+ * `batches` (consecutive ranges from turn 0, as the plans above give) as the end of each, in an
+ * array whose buffer can be transferred between threads; `batchesFromEnds` gives them back. Pure.
+ */
+export function batchEnds(batches: readonly BatchRange[]): Uint32Array {
+  return Uint32Array.from(batches, (batch) => batch.end);
+}
+
+/**
+ * The consecutive ranges from turn 0 that end at `ends`: all of them, or those of batches
+ * `[from, to)` (to build a long plan a part at a time). Pure.
+ */
+export function batchesFromEnds(ends: ArrayLike<number>, from = 0, to = ends.length): BatchRange[] {
+  const batches: BatchRange[] = [];
+  for (let index = Math.max(0, from); index < Math.min(to, ends.length); index += 1) {
+    batches.push({ start: index === 0 ? 0 : (ends[index - 1] ?? 0), end: ends[index] ?? 0 });
+  }
+  return batches;
 }

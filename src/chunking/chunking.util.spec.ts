@@ -2,7 +2,15 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TOKENIZER_FAMILIES } from '../tokenizers/tokenizer-resolution.util';
 import { TokenizersService } from '../tokenizers/tokenizers.service';
-import { batchTokens, type BatchRange, planBatches, planGreedyBatches, takeBatch } from './batches.util';
+import {
+  batchEnds,
+  batchesFromEnds,
+  batchTokens,
+  type BatchRange,
+  planBatches,
+  planGreedyBatches,
+  takeBatch,
+} from './batches.util';
 import { batchTokenBudget } from './budget.util';
 import { splitTurns, turnLine } from './turns.util';
 import { splitSentences } from './sentences.util';
@@ -120,6 +128,17 @@ describe('takeBatch and planBatches', () => {
       const ends = (batches: readonly BatchRange[]) => batches.map((batch) => batch.end);
       expect(ends(planGreedyBatches(counts, budget, maxTurns, joiner))).toEqual(greedyEnds);
       expect(ends(planBatches(counts, budget, maxTurns, joiner))).toEqual(balancedEnds);
+      // As a split thread sends a plan back: its ends, and the same ranges from them.
+      const plan = planBatches(counts, budget, maxTurns, joiner);
+      expect([...batchEnds(plan)]).toEqual(balancedEnds);
+      expect(batchesFromEnds(batchEnds(plan))).toEqual(plan);
+      for (const [from, to] of [
+        [0, 1],
+        [1, 3],
+        [2, plan.length],
+      ]) {
+        expect(batchesFromEnds(batchEnds(plan), from, to)).toEqual(plan.slice(from, to));
+      }
     },
   );
 });

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import {
   decodeTexts,
   packedTurnCount,
+  packedTurnList,
   packedTurnsTransferList,
   packTurns,
   turnsHolding,
@@ -94,6 +95,28 @@ describe('packTurns / unpackTurns', () => {
     const arrays = [packed.texts, packed.textEnds, packed.speakerIndexes, packed.counts];
     expect(packedTurnsTransferList(packed)).toEqual(arrays.map((array) => array.buffer));
     for (const array of arrays) expect(array.byteLength).toBe(array.buffer.byteLength);
+  });
+
+  it.each([
+    ['no turn', ''],
+    ['a real transcript, long turns split', transcript],
+    ['characters beyond one byte', 'A : café\nB : naïve – “quoted” 😀\nA :\nC : e\u0301'],
+  ])('packedTurnList of %s: the turns, by range and whole', (_case, text) => {
+    const counted = splitAndCountTurns(splitTurns(text), 60, characters);
+    const list = packedTurnList(packTurns(counted));
+    expect(list.length).toBe(counted.turns.length);
+    expect([...list]).toEqual(counted.turns);
+    const ranges = [
+      [0, 0],
+      [0, 1],
+      [1, 4],
+      [3, counted.turns.length],
+      [0, counted.turns.length],
+      [counted.turns.length, counted.turns.length],
+    ];
+    for (const [start = 0, end = 0] of ranges) {
+      expect(list.slice(start, end)).toEqual(counted.turns.slice(start, end));
+    }
   });
 
   it('keeps one speaker pair per distinct speaker and prefix', () => {

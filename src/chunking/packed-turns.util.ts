@@ -1,3 +1,4 @@
+import type { BatchRange } from './batches.util';
 import type { Turn } from './turns.util';
 import type { CountedTurns } from './virtual-turns.util';
 
@@ -138,3 +139,55 @@ export function unpackTurns(
     into.counts.push(packed.counts[index] ?? 0);
   }
 }
+
+/**
+ * Counted turns as a split gives them: an array of turns or a TurnList, with their map batches
+ * when the split planned them too.
+ */
+export interface SplitTurns {
+  turns: TurnList;
+  counts: number[];
+  /** `planBatches(counts, ...)` with the limits the split was given, when it planned them. */
+  batches?: BatchRange[];
+}
+
+/**
+ * Turns read a range at a time: an array of turns is one, and so is `packedTurnList(packed)`,
+ * which builds only the turns of the range asked for.
+ */
+export interface TurnList extends Iterable<Turn> {
+  readonly length: number;
+  /** Turns `[start, end)` (both within `[0, length]`), as a new array. */
+  slice(start: number, end: number): Turn[];
+}
+
+/**
+ * The turns of `packed` as a TurnList that decodes a range when it is asked for, so that the
+ * turns of a long text are never all objects at once: what a thread's answer is read through
+ * when the turns are read a batch at a time (~180,000 turn objects built at once cost the event
+ * loop ~0.3 s with their garbage collection). Pure.
+ */
+export function packedTurnList(packed: PackedTurns): TurnList {
+  const length = packedTurnCount(packed);
+  const slice = (start: number, end: number): Turn[] => {
+    const [from, to] = [Math.max(0, Math.min(start, length)), Math.max(0, Math.min(end, length))];
+    const into: CountedTurns = { turns: [], counts: [] };
+    if (to > from) unpackTurns(packed, from, to, into);
+    return into.turns;
+  };
+  return {
+    length,
+    slice,
+    *[Symbol.iterator]() {
+      // A window of texts decoded at a time: one string per window, not per turn.
+      for (let start = 0; start < length;) {
+        const end = turnsHolding(packed, start, ITERATED_CODE_UNITS);
+        yield* slice(start, end);
+        start = end;
+      }
+    },
+  };
+}
+
+/** Code units of texts decoded at once when a whole TurnList is iterated. */
+const ITERATED_CODE_UNITS = 256 * 1024;

@@ -505,8 +505,8 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
         cancelSignal: jobSignal,
         // A large text is split in a thread: this event loop renews the job's lock meanwhile.
         // The job's bytes: this event loop never decodes a large text.
-        splitText: (maxTokensPerTurn, tokenizer) =>
-          this.turnSplitter.split(text, maxTokensPerTurn, tokenizer),
+        splitText: (maxTokensPerTurn, tokenizer, batchLimits) =>
+          this.turnSplitter.split(text, maxTokensPerTurn, tokenizer, batchLimits),
       },
     )
       .catch((error: unknown) => {

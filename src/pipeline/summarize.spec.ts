@@ -1,6 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { BatchLimits } from '../chunking/batches.util';
+import { batchTokenBudget } from '../chunking/budget.util';
+import { packedTurnList, packTurns } from '../chunking/packed-turns.util';
 import { splitTurns, turnLine } from '../chunking/turns.util';
+import { splitAndCountTurns } from '../chunking/virtual-turns.util';
 import { InferenceError } from '../inference/inference.error';
 import type { FlavorParameters } from '../jobs/job-payload';
 import type { Tokenizer } from '../tokenizers/tokenizer';
@@ -90,6 +94,7 @@ async function run(
     reject?: (call: Call) => boolean;
     answer?: (call: Call) => string;
     maxParallelCalls?: number;
+    splitText?: SummarizeHooks['splitText'];
   } = {},
 ): Promise<Run> {
   const fields = options.fields ?? 2;
@@ -123,6 +128,7 @@ async function run(
       progress.push({ turnsDone, totalTurns, summarySoFar: [...summarySoFar] });
     },
     throwIfCancelled: async () => undefined,
+    ...(options.splitText ? { splitText: options.splitText } : {}),
   };
   return { summary: await summarize(input, hooks), calls, checkpoints, progress };
 }
@@ -237,6 +243,58 @@ describe('summarize: resuming from a checkpoint', () => {
     // A fresh job of the same text is balanced: the plans really differ.
     const fresh = await run(evenText, { fields: 1, flavor: { maxNewTurns: 9 } });
     expect(fresh.calls.map((call) => call.turns.length).sort()).toEqual([2, 2]);
+  });
+});
+
+describe('summarize: a split that plans the map batches too (hooks.splitText)', () => {
+  const text = transcript(10);
+  const lines = linesOf(text);
+  // The test flavor's room for turns: what a fresh map run plans its batches with.
+  const mapLimits: BatchLimits = {
+    budgetTokens: batchTokenBudget({
+      totalContextLength: 1_000,
+      maxGenerationLength: 880,
+      promptTokens: wordTokenizer.count(MAP.replace('{}', '')),
+      contextTokens: 0,
+    }),
+    maxTurns: 4,
+    joinerTokens: 0,
+  };
+
+  it.each([
+    ['a fresh map run asks for the limits it plans with', 1, undefined, mapLimits],
+    ['a progressive run asks for none', 2, undefined, undefined],
+    [
+      'a resumed map run asks for none (it keeps its saved batches)',
+      1,
+      { kind: 'map', answers: [null, null, null] },
+      undefined,
+    ],
+  ] as const)('%s', async (_case, fields, checkpoint, expected) => {
+    const asked: (BatchLimits | undefined)[] = [];
+    await run(text, {
+      fields,
+      ...(checkpoint ? { checkpoint: { ...checkpoint, answers: [...checkpoint.answers] } } : {}),
+      splitText: async (maxTokensPerTurn, tokenizer, batchLimits) => {
+        asked.push(batchLimits);
+        return splitAndCountTurns(splitTurns(text), maxTokensPerTurn, tokenizer);
+      },
+    });
+    expect(asked).toEqual([expected]);
+  });
+
+  it('map: sends the batches the split planned, its turns read a batch at a time from packed turns', async () => {
+    const { summary, calls } = await run(text, {
+      fields: 1,
+      splitText: async (maxTokensPerTurn, tokenizer) => {
+        const counted = splitAndCountTurns(splitTurns(text), maxTokensPerTurn, tokenizer);
+        // One turn a batch: not the plan summarize() would make, so its use shows.
+        const batches = counted.turns.map((_, index) => ({ start: index, end: index + 1 }));
+        return { turns: packedTurnList(packTurns(counted)), counts: counted.counts, batches };
+      },
+    });
+    expect(calls.map((call) => call.turns)).toEqual(lines.map((line) => [line]));
+    expect(summary).toBe((await run(text, { fields: 1 })).summary);
   });
 });
 

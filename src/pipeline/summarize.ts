@@ -1,5 +1,12 @@
-import { type BatchRange, planBatches, planGreedyBatches, takeBatch } from '../chunking/batches.util';
+import {
+  type BatchLimits,
+  type BatchRange,
+  planBatches,
+  planGreedyBatches,
+  takeBatch,
+} from '../chunking/batches.util';
 import { batchTokenBudget } from '../chunking/budget.util';
+import type { SplitTurns } from '../chunking/packed-turns.util';
 import { splitTurns, type Turn, turnLine } from '../chunking/turns.util';
 import { type CountedTurns, splitAndCountTurn, splitAndCountTurns } from '../chunking/virtual-turns.util';
 import { InferenceError } from '../inference/inference.error';
@@ -62,10 +69,12 @@ export interface SummarizeHooks {
   /**
    * Splits the job's text (which the caller holds, as bytes maybe) into turns, their long ones
    * into virtual turns of at most `maxTokensPerTurn`, and counts every line with `tokenizer`, as
-   * `splitAndCountTurns(splitTurns(text))` does, possibly off this thread. Absent: `input.text`
-   * is split inline.
+   * `splitAndCountTurns(splitTurns(text))` does, possibly off this thread. Given `batchLimits`
+   * (map mode: the turns are read a batch at a time), the turns may come as a TurnList that
+   * builds them by range, with their batches planned as `planBatches(counts, ...batchLimits)`
+   * would. Absent: `input.text` is split inline.
    */
-  splitText?(maxTokensPerTurn: number, tokenizer: Tokenizer): Promise<CountedTurns>;
+  splitText?(maxTokensPerTurn: number, tokenizer: Tokenizer, batchLimits?: BatchLimits): Promise<SplitTurns>;
 }
 
 /**
@@ -89,11 +98,16 @@ export async function summarize(input: SummarizeInput, hooks: SummarizeHooks): P
   }
   const savedTurns = input.checkpoint?.kind === 'progressive' ? input.checkpoint.turns : undefined;
   const maxTokensPerTurn = Math.min(flavor.createNewTurnAfter, roomForTurns);
+  // The batches a fresh map run plans (mapAndReduce), which the split may plan beside its work.
+  const batchLimits: BatchLimits | undefined =
+    input.fields === 1 && input.checkpoint?.kind !== 'map'
+      ? { budgetTokens: roomForTurns, maxTurns: flavor.maxNewTurns, joinerTokens: tokenizer.joinerTokens }
+      : undefined;
   // Each line is counted once, here: planning, budgets and progress reuse these counts.
-  const turns: CountedTurns = savedTurns
+  const turns: SplitTurns = savedTurns
     ? { turns: savedTurns, counts: savedTurns.map((turn) => tokenizer.count(turnLine(turn))) }
     : hooks.splitText
-      ? await hooks.splitText(maxTokensPerTurn, tokenizer)
+      ? await hooks.splitText(maxTokensPerTurn, tokenizer, batchLimits)
       : splitAndCountTurns(splitTurns(input.text ?? ''), maxTokensPerTurn, tokenizer);
 
   let summary: string[];
@@ -112,7 +126,7 @@ export async function summarize(input: SummarizeInput, hooks: SummarizeHooks): P
 async function progressiveMap(
   input: SummarizeInput,
   hooks: SummarizeHooks,
-  initialTurns: CountedTurns,
+  initialTurns: SplitTurns,
   templateTokens: number,
 ): Promise<string[]> {
   const { flavor, tokenizer } = input;
@@ -227,7 +241,7 @@ async function progressiveMap(
 async function mapAndReduce(
   input: SummarizeInput,
   hooks: SummarizeHooks,
-  { turns, counts }: CountedTurns,
+  { turns, counts, batches: plannedBatches }: SplitTurns,
   budget: number,
   templateTokens: number,
 ): Promise<string[]> {
@@ -236,7 +250,9 @@ async function mapAndReduce(
   // A resumed job keeps the batches its answers were made for, or their text would shift.
   const batches =
     saved?.batches ??
-    (saved ? planGreedyBatches : planBatches)(counts, budget, flavor.maxNewTurns, tokenizer.joinerTokens);
+    (saved
+      ? planGreedyBatches(counts, budget, flavor.maxNewTurns, tokenizer.joinerTokens)
+      : (plannedBatches ?? planBatches(counts, budget, flavor.maxNewTurns, tokenizer.joinerTokens)));
   const answers: (string[] | null)[] = batches.map((_, index) => saved?.answers[index] ?? null);
   const turnsDone = () =>
     batches.reduce((done, batch, index) => done + (answers[index] ? batch.end - batch.start : 0), 0);

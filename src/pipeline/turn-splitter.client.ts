@@ -3,7 +3,15 @@ import { join } from 'node:path';
 import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import Piscina from 'piscina';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
-import { decodeTexts, packedTurnCount, turnsHolding, unpackTurns } from '../chunking/packed-turns.util';
+import { type BatchLimits, type BatchRange, batchesFromEnds } from '../chunking/batches.util';
+import {
+  decodeTexts,
+  packedTurnCount,
+  packedTurnList,
+  type SplitTurns,
+  turnsHolding,
+  unpackTurns,
+} from '../chunking/packed-turns.util';
 import { splitTurns } from '../chunking/turns.util';
 import { type CountedTurns, splitAndCountTurns } from '../chunking/virtual-turns.util';
 import type { Tokenizer } from '../tokenizers/tokenizer';
@@ -27,6 +35,8 @@ const RECENT_SPLITS_KEPT = 100;
  */
 const SLICE_MS = 4;
 const TURNS_PER_CLOCK_CHECK = 512;
+/** Counts or batches copied between two clock checks (see inSlices). */
+const ITEMS_PER_CLOCK_CHECK = 4096;
 /**
  * Texts decoded this many code units at a time (256-512 KB, well under a millisecond): a string
  * that large goes straight to V8's large-object space; decoding per slice made thousands of
@@ -74,18 +84,50 @@ export class TurnSplitter implements OnModuleDestroy {
     );
   }
 
-  /** `text`: UTF-8 bytes, best in shared memory (else the thread gets a copy). */
-  async split(text: Uint8Array, maxTokensPerTurn: number, tokenizer: Tokenizer): Promise<CountedTurns> {
+  /**
+   * `text`: UTF-8 bytes, best in shared memory (else the thread gets a copy). With `batchLimits`
+   * (map mode, whose turns are read a batch at a time), a text split in a thread comes back as a
+   * `packedTurnList`, never as ~180,000 turn objects built at once, with its batches planned in
+   * the thread (`planBatches(counts, ...batchLimits)`, 10-40 ms of work for a 19 MB text); without,
+   * as arrays, rebuilt a slice at a time.
+   */
+  async split(
+    text: Uint8Array,
+    maxTokensPerTurn: number,
+    tokenizer: Tokenizer,
+    batchLimits?: BatchLimits,
+  ): Promise<SplitTurns> {
     const family = tokenizer.family;
     if (!this.pool || !this.isThreaded(text, tokenizer) || !isKnownFamily(family)) {
       return splitAndCountTurns(splitTurns(decodeUtf8(text)), maxTokensPerTurn, tokenizer);
     }
-    const result = await this.pool.run({ kind: 'split', text, maxTokensPerTurn, family });
+    const result = await this.pool.run({
+      kind: 'split',
+      text,
+      maxTokensPerTurn,
+      family,
+      ...(batchLimits ? { batchLimits } : {}),
+    });
     if (result.kind !== 'split') throw new Error(`split thread answered a ${result.kind} task`);
     const { packed } = result;
     const turnCount = packedTurnCount(packed);
     this.threadSplits.push({ threadId: result.threadId, turnCount });
     if (this.threadSplits.length > RECENT_SPLITS_KEPT) this.threadSplits.shift(); // a long-lived worker keeps no history
+    if (batchLimits) {
+      // The counts as an array and the batches as ranges, built a slice at a time too
+      // (Array.from of the counts alone: ~12 ms at once).
+      const counts: number[] = [];
+      await inSlices(turnCount, (start, end) => {
+        for (let index = start; index < end; index += 1) counts.push(packed.counts[index] ?? 0);
+      });
+      const { batchEnds } = result;
+      if (!batchEnds) return { turns: packedTurnList(packed), counts };
+      const batches: BatchRange[] = [];
+      await inSlices(batchEnds.length, (start, end) => {
+        for (const batch of batchesFromEnds(batchEnds, start, end)) batches.push(batch);
+      });
+      return { turns: packedTurnList(packed), counts, batches };
+    }
     const counted: CountedTurns = { turns: [], counts: [] };
     let sliceStartedAt = performance.now();
     for (let windowStart = 0; windowStart < turnCount;) {
@@ -151,4 +193,19 @@ function splitWorkerFile(): string | undefined {
 
 function isKnownFamily(family: string): family is TokenizerFamily {
   return (TOKENIZER_FAMILIES as readonly string[]).includes(family);
+}
+
+/**
+ * `step(start, end)` over `[0, total)`, ITEMS_PER_CLOCK_CHECK items at a time, letting the event
+ * loop turn whenever SLICE_MS have passed.
+ */
+async function inSlices(total: number, step: (start: number, end: number) => void): Promise<void> {
+  let sliceStartedAt = performance.now();
+  for (let start = 0; start < total; start += ITEMS_PER_CLOCK_CHECK) {
+    step(start, Math.min(start + ITEMS_PER_CLOCK_CHECK, total));
+    if (performance.now() - sliceStartedAt >= SLICE_MS) {
+      await new Promise((resolve) => setImmediate(resolve));
+      sliceStartedAt = performance.now();
+    }
+  }
 }

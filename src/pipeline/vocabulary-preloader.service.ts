@@ -10,6 +10,7 @@ import type Redis from 'ioredis';
 import { readPublishedServices } from '../services/services-config.repository';
 import { ServicesRegistry } from '../services/services-registry.service';
 import { TokenizersService } from '../tokenizers/tokenizers.service';
+import { preloadFetch } from './fetch-preload';
 import { type FlavorVocabulary, publishedFlavorVocabularies } from './published-flavors.util';
 import { TurnSplitter } from './turn-splitter.client';
 import { WORKER_CONNECTION } from './summarization.processor';
@@ -22,7 +23,8 @@ const PUBLISHED_SERVICES_POLL_MS = 30_000;
  * manifests change, on the event loop and in the split threads, so that no job pays for a load
  * (0.1–0.4 s each). In ROLE=all the flavors come from this process's services registry (its
  * change notifications); in ROLE=worker, from the list the API processes publish to Redis
- * (`services_config`), read at start-up and every 30 s.
+ * (`services_config`), read at start-up and every 30 s. Loads Node's fetch at start-up too, for
+ * the same reason (see preloadFetch).
  */
 @Injectable()
 export class VocabularyPreloader implements OnApplicationBootstrap, OnModuleDestroy {
@@ -39,6 +41,7 @@ export class VocabularyPreloader implements OnApplicationBootstrap, OnModuleDest
   ) {}
 
   onApplicationBootstrap(): void {
+    preloadFetch();
     const registry = this.registry();
     if (registry) {
       this.preload(registry.list().flatMap((service) => service.manifest.flavor));
