@@ -31,7 +31,13 @@ describe('submissions handled in one turn of the event loop', () => {
 
   it('store their texts and acceptances with one script, each job accepted with its own text', async () => {
     const services = gateway.get(ServicesService);
-    const generate = (content: string) => services.generate('summarize/en', { content, flavor: 'llama' });
+    const generate = (content: string) =>
+      services.generate('summarize/en', {
+        content,
+        flavor: 'llama',
+        temperature: undefined,
+        top_p: undefined,
+      });
     await generate('Alice : warm-up'); // the replica count read and cached, the scripts loaded
     const evalsBefore = await commandCalls(redis, 'eval');
 
