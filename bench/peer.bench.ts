@@ -13,6 +13,9 @@
 // (an LLM server is another machine), our gateway in another (ROLE=all, as deployed), LangChain
 // in this one (a library runs in its caller's process). Nothing may reach the network: any request
 // to a host other than this machine is answered 403 at once (LangChain does not retry a 403).
+// BENCH_PEER_ONLY=pipeline runs the pipeline tables only, =submissions the submissions table only,
+// =progressive the progressive table only (after untimed warm-up runs of both sides);
+// BENCH_PEER_RUNS sets RUNS; BENCH_PEER_TRACE=1 prints each call's timeline.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
@@ -411,7 +414,8 @@ async function pipelineTables(): Promise<string> {
   });
   const tables: string[] = [];
   try {
-    for (const cap of CAPS) {
+    const isProgressiveOnly = process.env.BENCH_PEER_ONLY === 'progressive';
+    for (const cap of isProgressiveOnly ? CAPS.slice(0, 1) : CAPS) {
       const gateway = await startBenchGateway(simulator.baseUrl, cap);
       const llm = peerModel(simulator.baseUrl, cap);
       const streamingLlm = peerModel(simulator.baseUrl, cap, true);
@@ -424,7 +428,12 @@ async function pipelineTables(): Promise<string> {
         let mapReduceCalls: readonly LoggedRequest[] = [];
         let lcelCalls: readonly LoggedRequest[] = [];
         await runOurs(gateway, 'bench/map-reduce', bmr006); // warm-up: vocabularies, JIT
-        for (let run = 0; run < RUNS; run += 1) {
+        if (isProgressiveOnly) {
+          // In place of the map + reduce runs that warm both sides up before the progressive table.
+          await runOurs(gateway, 'bench/progressive', es2004a);
+          await runRefine(llm, es2004a, progressiveBudget);
+        }
+        for (let run = 0; run < (isProgressiveOnly ? 0 : RUNS); run += 1) {
           const oursRun = await timed(simulator, () => runOurs(gateway, 'bench/map-reduce', bmr006));
           ours.push(oursRun.wallMs);
           oursCalls = oursRun.calls;
@@ -437,25 +446,27 @@ async function pipelineTables(): Promise<string> {
           lcelCalls = lcelRun.calls;
         }
         const plan = ourPlan(oursCalls);
-        if (process.env.BENCH_PEER_TRACE) process.stderr.write(callTimeline(`ours, C=${cap}`, oursCalls));
-        tables.push(
-          figureTable(
-            `Bmr006 map + reduce, C=${cap}, L=${LATENCY_MS} ms, batch budget ${mapBudget} cl100k tokens, median of ${RUNS} alternating runs (our plan: ${plan.mapCalls} map batches, reduce levels of ${plan.reduceLevels.join(', ')} groups)`,
-            median(ours),
-            oursCalls,
-            limitMs(plan, cap),
-            [
-              { peer: 'LangChain `map_reduce`', peerMs: median(mapReduce), peerCalls: mapReduceCalls },
-              {
-                peer: 'LangChain `map_reduce`, streamed as ours',
-                peerMs: median(streamedMapReduce),
-                peerCalls: mapReduceCalls,
-              },
-              { peer: 'LCEL `batch` + one reduce', peerMs: median(lcel), peerCalls: lcelCalls },
-            ],
-          ),
-          boundLine(plan, cap, median(ours)),
-        );
+        if (process.env.BENCH_PEER_TRACE && !isProgressiveOnly)
+          process.stderr.write(callTimeline(`ours, C=${cap}`, oursCalls));
+        if (!isProgressiveOnly)
+          tables.push(
+            figureTable(
+              `Bmr006 map + reduce, C=${cap}, L=${LATENCY_MS} ms, batch budget ${mapBudget} cl100k tokens, median of ${RUNS} alternating runs (our plan: ${plan.mapCalls} map batches, reduce levels of ${plan.reduceLevels.join(', ')} groups)`,
+              median(ours),
+              oursCalls,
+              limitMs(plan, cap),
+              [
+                { peer: 'LangChain `map_reduce`', peerMs: median(mapReduce), peerCalls: mapReduceCalls },
+                {
+                  peer: 'LangChain `map_reduce`, streamed as ours',
+                  peerMs: median(streamedMapReduce),
+                  peerCalls: mapReduceCalls,
+                },
+                { peer: 'LCEL `batch` + one reduce', peerMs: median(lcel), peerCalls: lcelCalls },
+              ],
+            ),
+            boundLine(plan, cap, median(ours)),
+          );
         if (cap === CAPS[0]) {
           const progressive: number[] = [];
           const refine: number[] = [];
@@ -661,7 +672,7 @@ async function main(): Promise<void> {
   } finally {
     await redis.stop();
   }
-  if (only !== 'pipeline') process.stdout.write(`${await submissionsTable()}\n`);
+  if (only !== 'pipeline' && only !== 'progressive') process.stdout.write(`${await submissionsTable()}\n`);
   process.stdout.write(
     blockedUrls.length === 0
       ? 'Network: no request left this machine.\n'

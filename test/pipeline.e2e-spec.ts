@@ -1,3 +1,5 @@
+import { Queue } from 'bullmq';
+import Redis from 'ioredis';
 import { simulatedAnswer, LlmSimulator } from './support/llm-simulator';
 import { startTestGateway, type TestGateway, waitFor } from './support/gateway';
 import {
@@ -10,7 +12,9 @@ import {
   submit,
   installTestServices,
   startWorkerGateway,
+  testFlavor,
 } from './support/pipeline-fixtures';
+import { SUMMARIZATION_QUEUE, type SummarizationJobData } from '../src/jobs/job-payload';
 import { TokenizersService } from '../src/tokenizers/tokenizers.service';
 
 const tokenizer = new TokenizersService().family('cl100k_base');
@@ -301,5 +305,52 @@ describe('a map job that fails stops calling the LLM', () => {
     // Hanging calls end only when the client gives up on them: the job's cancellation must do it.
     await waitFor(async () => simulator.inFlight === 0, 10_000, 'the hanging calls aborted');
     expect(simulator.requests).toHaveLength(4);
+  });
+});
+
+describe('a job whose request was refused (answered 503)', () => {
+  let simulator: LlmSimulator;
+  let gateway: TestGateway;
+  let redis: Redis;
+  let queue: Queue<SummarizationJobData>;
+
+  beforeAll(async () => {
+    simulator = await new LlmSimulator().start();
+    gateway = await startWorkerGateway(simulator);
+    redis = new Redis(gateway.redisUrl);
+    queue = new Queue(SUMMARIZATION_QUEUE, {
+      connection: new Redis(gateway.redisUrl, { maxRetriesPerRequest: null }),
+    });
+  });
+  afterAll(async () => {
+    await queue.close();
+    redis.disconnect();
+    await gateway.close();
+    await simulator.stop();
+  });
+
+  it('fails as refused, not on its prompts, which the worker reads while it claims the admission', async () => {
+    const jobId = 'refused-with-a-missing-prompt';
+    await redis.set(`llm-gateway:admission:${jobId}`, 'refused');
+    await redis.set(`llm-gateway:text:${jobId}`, 'Alice: hello\nBob: hi');
+    await queue.add(
+      'summarize',
+      {
+        service: { route: 'test/progressive', promptName: 'no-such-prompt', fields: 2 },
+        flavor: testFlavor(),
+        text: '',
+        isTextStoredApart: true,
+        isAdmissionRequired: true,
+      },
+      { jobId, attempts: 1 },
+    );
+    await waitFor(
+      async () => gateway.logger.matching(new RegExp(`Job ${jobId} refused`)).length > 0,
+      10_000,
+      'the job to be refused',
+    );
+    expect(gateway.logger.matching(/no-such-prompt/)).toEqual([]);
+    expect(await redis.exists(`llm-gateway:text:${jobId}`)).toBe(0);
+    expect(simulator.requests).toHaveLength(0);
   });
 });

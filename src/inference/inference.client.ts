@@ -3,10 +3,10 @@ import { Inject, Injectable, Logger, type OnModuleDestroy, Optional } from '@nes
 import type Redis from 'ioredis';
 import OpenAI, { APIConnectionTimeoutError, APIError } from 'openai';
 import { Semaphore } from 'redis-semaphore';
-import { createParser, type EventSourceParser } from 'eventsource-parser';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { type LlmOutcome, MetricsService } from '../metrics/metrics.service';
 import { closeRedisConnection, createRedisConnection } from '../redis/redis.client';
+import { CompletionStreamReader, messageOf } from './completion-stream';
 import { AttemptError, InferenceError } from './inference.error';
 import { backoffDelayMs, type CallFailure, classifyFailure } from './retry-policy.util';
 
@@ -178,9 +178,9 @@ export class InferenceClient implements OnModuleDestroy {
     idleTimer: IdleTimer,
   ): Promise<Omit<Completion, 'attempts'>> {
     // Errors before the first byte of the stream (4xx, 5xx, connection) arrive here as APIError.
-    // The body is read by eventsource-parser rather than the SDK's Stream: the SDK's chain of async
-    // generators cost ~30 µs of event loop per chunk (one chunk per token), and far more when many
-    // chunks arrive in one read.
+    // The body is read by a CompletionStreamReader (eventsource-parser) rather than the SDK's
+    // Stream: the SDK's chain of async generators cost ~30 µs of event loop per chunk (one chunk
+    // per token), and far more when many chunks arrive in one read.
     const response = await this.openai.chat.completions
       .create(
         {
@@ -197,12 +197,12 @@ export class InferenceClient implements OnModuleDestroy {
         { signal },
       )
       .asResponse();
-    const received = readStreamEvents(idleTimer);
+    const received = new CompletionStreamReader(() => idleTimer.chunkArrived());
     try {
       if (!response.body) throw new Error('the response has no body');
       const decoder = new TextDecoder();
       for await (const bytes of response.body as AsyncIterable<Uint8Array>) {
-        received.parser.feed(decoder.decode(bytes, { stream: true }));
+        received.feed(decoder.decode(bytes, { stream: true }));
         if (received.failure) throw received.failure;
         // Read to the end even after [DONE]: leaving the body unread makes fetch close the
         // connection instead of keeping it for the next call.
@@ -378,76 +378,6 @@ class IdleTimer {
   }
 }
 
-/** What a stream's events said so far, and the parser that feeds it. */
-interface ReceivedStream {
-  parser: EventSourceParser;
-  contentParts: string[];
-  finishReason: string | null;
-  promptTokens: number | undefined;
-  completionTokens: number | undefined;
-  /** `data: [DONE]` arrived: nothing after it is read. */
-  isDone: boolean;
-  /** An error event, or a chunk that is no JSON: thrown once the current read is parsed. */
-  failure: Error | undefined;
-}
-
-/** A parser of a completion's SSE events, each chunk counted by `idleTimer`. */
-function readStreamEvents(idleTimer: IdleTimer): ReceivedStream {
-  const received: ReceivedStream = {
-    parser: createParser({
-      onEvent: (event) => {
-        if (received.isDone || received.failure) return;
-        if (event.data.startsWith('[DONE]')) {
-          received.isDone = true;
-          return;
-        }
-        const chunk = parseStreamChunk(event.data);
-        if (chunk instanceof Error) {
-          received.failure = chunk;
-          return;
-        }
-        idleTimer.chunkArrived();
-        const choice = chunk.choices?.find((candidate) => candidate.index === 0);
-        if (choice?.delta?.content) received.contentParts.push(choice.delta.content);
-        received.finishReason = choice?.finish_reason ?? received.finishReason;
-        received.promptTokens = chunk.usage?.prompt_tokens ?? received.promptTokens;
-        received.completionTokens = chunk.usage?.completion_tokens ?? received.completionTokens;
-      },
-    }),
-    contentParts: [],
-    finishReason: null,
-    promptTokens: undefined,
-    completionTokens: undefined,
-    isDone: false,
-    failure: undefined,
-  };
-  return received;
-}
-
-/** The parts of a streamed chunk we read; anything may be missing from a server's chunk. */
-interface StreamChunk {
-  choices?: { index?: number; delta?: { content?: string | null }; finish_reason?: string | null }[];
-  usage?: { prompt_tokens?: number; completion_tokens?: number } | null;
-}
-
-/**
- * One event's data as a chunk, or the failure it reports: vLLM ends a stream that failed on the
- * engine with `data: {"error": {...}}` (what the SDK's Stream throws as an APIError).
- */
-function parseStreamChunk(data: string): StreamChunk | Error {
-  let parsed: StreamChunk | null;
-  try {
-    parsed = JSON.parse(data) as StreamChunk | null;
-  } catch {
-    return new Error(`a chunk is not JSON: ${data.slice(0, 200)}`);
-  }
-  if (typeof parsed !== 'object' || parsed === null)
-    return new Error(`a chunk is not an object: ${data.slice(0, 200)}`);
-  const error = (parsed as { error?: unknown }).error;
-  if (error) return new Error(messageOf(error) ?? JSON.stringify(error));
-  return parsed;
-}
-
 /**
  * The server's own words for a stream that broke: an error event's message, or fetch's with the
  * socket's cause (`terminated (other side closed)`). Read by shape: fetch's errors come from
@@ -457,11 +387,6 @@ function describeStreamError(error: unknown): string {
   const message = messageOf(error) ?? String(error);
   const cause = messageOf((error as { cause?: unknown } | null | undefined)?.cause);
   return cause !== undefined && cause !== message ? `${message} (${cause})` : message;
-}
-
-function messageOf(value: unknown): string | undefined {
-  const message: unknown = (value as { message?: unknown } | null | undefined)?.message;
-  return typeof message === 'string' ? message : undefined;
 }
 
 /** The metrics label of a failed attempt (README, "Observability"). */

@@ -139,15 +139,20 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
 
   private async summarizeJob(job: Job<SummarizationJobData, string>): Promise<string> {
     const jobId = job.id ?? '';
-    await this.state.admit(job); // a job whose request was answered 503 never runs
     const { service, flavor } = job.data;
+    // The prompts are read while the admission is claimed, not after: files read through libuv's
+    // thread pool (~2 ms), the longest of a job's reads, and reading them decides nothing. A
+    // refused job fails as refused, whatever its prompts.
+    const templatesRead = this.readTemplates(service, flavor);
+    templatesRead.catch(() => undefined);
+    await this.state.admit(job); // a job whose request was answered 503 never runs
     const fields = jobFields(job, this.queueLabel);
     const startedAt = performance.now();
     // Independent reads, at once: a job's first LLM call waits for all of them. The text as bytes,
     // decoded only where it is split or hashed: in a thread when it is large.
     const [text, templates, savedCheckpoint, switchedFlavor] = await Promise.all([
       this.state.readTextBytes(job),
-      this.readTemplates(service, flavor),
+      templatesRead,
       this.state.readCheckpoint(jobId),
       this.state.readSwitchedFlavor(jobId),
     ]);

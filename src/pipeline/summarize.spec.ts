@@ -658,6 +658,58 @@ describe('summarize: a job that fails or is cancelled stops calling the LLM', ()
   });
 });
 
+describe('summarize: a progressive batch’s cancel check', () => {
+  const progressiveInput: SummarizeInput = {
+    text: transcript(12),
+    fields: 2,
+    flavor: flavor(),
+    template: PROGRESSIVE,
+    reduceTemplate: REDUCE,
+    tokenizer: wordTokenizer,
+    maxParallelCalls: 1,
+    checkpoint: undefined,
+  };
+
+  it('goes out once the batch’s call has been sent, not before it', async () => {
+    const events: string[] = [];
+    await summarize(progressiveInput, {
+      complete: async (prompt) => {
+        events.push('call');
+        await new Promise((resolve) => setImmediate(resolve));
+        return parsePrompt(prompt).turns.map(summaryOf).join('\n');
+      },
+      saveCheckpoint: async () => undefined,
+      reportProgress: async () => undefined,
+      throwIfCancelled: async () => {
+        events.push('check');
+      },
+    });
+    expect(events).toEqual(['call', 'check', 'call', 'check', 'call', 'check']);
+  });
+
+  it('aborts the call it went out beside when it throws, and the job fails as it says', async () => {
+    const signals: (AbortSignal | undefined)[] = [];
+    const running = summarize(progressiveInput, {
+      complete: (_prompt, _promptTokens, signal) => {
+        signals.push(signal);
+        return new Promise<string>((_resolve, reject) =>
+          signal?.addEventListener('abort', () => reject(new InferenceError('cancelled', 'CANCELLED')), {
+            once: true,
+          }),
+        );
+      },
+      saveCheckpoint: async () => undefined,
+      reportProgress: async () => undefined,
+      throwIfCancelled: async () => {
+        throw new Error('job cancelled');
+      },
+    });
+    await expect(running).rejects.toThrow('job cancelled');
+    expect(signals).toHaveLength(1);
+    expect(signals[0]?.aborted).toBe(true);
+  });
+});
+
 describe('summarize: checkpoints are saved off the call path', () => {
   /** A checkpoint store that holds every save until `release()`, counting saves in flight. */
   function slowStore() {

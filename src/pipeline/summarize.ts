@@ -343,18 +343,21 @@ async function mapAndReduce(
 }
 
 /**
- * `hooks.throwIfCancelled()` started beside a call: `signal` (for the call) aborts as soon as the
- * check throws, and `settled()` throws what it threw.
+ * `hooks.throwIfCancelled()` started beside a call, once the call has been sent (the next turn of
+ * the event loop): the check (a Redis round trip) delays nothing on the call's path. `signal`
+ * (for the call) aborts as soon as the check throws, and `settled()` throws what it threw.
  */
 function checkedBeside(hooks: SummarizeHooks): { signal: AbortSignal; settled(): Promise<void> } {
   const cancelled = new AbortController();
-  const outcome = hooks.throwIfCancelled().then(
-    () => undefined,
-    (error: unknown) => {
-      cancelled.abort();
-      return { error };
-    },
-  );
+  const outcome = new Promise((resolve) => setImmediate(resolve))
+    .then(() => hooks.throwIfCancelled())
+    .then(
+      () => undefined,
+      (error: unknown) => {
+        cancelled.abort();
+        return { error };
+      },
+    );
   return {
     signal: hooks.cancelSignal ? AbortSignal.any([hooks.cancelSignal, cancelled.signal]) : cancelled.signal,
     settled: async () => {
