@@ -202,13 +202,7 @@ export class JobStateRepository {
 
   /** A job that finished (or was deleted): its checkpoint, partial summary and flavor are dropped. */
   async forgetRun(jobId: string): Promise<void> {
-    await this.connection.del(
-      checkpointKey(jobId),
-      mapAnswersKey(jobId),
-      summaryLinesKey(jobId),
-      partialKey(jobId),
-      flavorKey(jobId),
-    );
+    await this.connection.del(...runKeys(jobId));
   }
 
   /**
@@ -253,15 +247,7 @@ export class JobStateRepository {
 
   /** A finished job deleted by its client: everything kept about it goes. */
   async forgetFinished(jobId: string): Promise<void> {
-    await this.connection.del(
-      checkpointKey(jobId),
-      mapAnswersKey(jobId),
-      summaryLinesKey(jobId),
-      partialKey(jobId),
-      flavorKey(jobId),
-      usageKey(jobId),
-      textKey(jobId),
-    );
+    await this.connection.del(...runKeys(jobId), usageKey(jobId), textKey(jobId));
   }
 
   /**
@@ -505,3 +491,12 @@ const flavorKey = (jobId: string) => `llm-gateway:flavor:${jobId}`;
 const TEXT_READ_PIECE_BYTES = 1024 * 1024;
 const textGone = () => new UnrecoverableError('its text is no longer stored (cancelled or expired)');
 const textKey = (jobId: string) => `llm-gateway:text:${jobId}`;
+
+/** What a job's runs leave (checkpoints, partial summary, switched flavor): dropped when it ends. */
+const runKeys = (jobId: string) => [
+  checkpointKey(jobId),
+  mapAnswersKey(jobId),
+  summaryLinesKey(jobId),
+  partialKey(jobId),
+  flavorKey(jobId),
+];
