@@ -1,7 +1,7 @@
-import { WorkerHost } from '@nestjs/bullmq';
+import { InjectQueue, WorkerHost } from '@nestjs/bullmq';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
-import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
+import { DelayedError, type Job, type Queue, UnrecoverableError } from 'bullmq';
 import type Redis from 'ioredis';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { brokerLabel } from '../config/config-values.util';
@@ -64,6 +64,8 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
     private readonly metrics: MetricsService,
     private readonly cache: ResultCacheRepository,
     private readonly turnSplitter: TurnSplitter,
+    /** The worker's own handle on the queue, on this connection (PipelineModule). */
+    @InjectQueue(SUMMARIZATION_QUEUE) private readonly workerQueue: Queue,
   ) {
     super();
   }
@@ -107,9 +109,15 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
   async onModuleDestroy(): Promise<void> {
     this.stopping.abort();
     const isRedisUp = this.connection.status === 'ready';
-    // Closed while its connections are still starting, a BullMQ worker emits an error nobody
-    // listens to any more (an uncaught exception): let them finish starting, bounded.
-    if (isRedisUp) await settlesWithin(this.worker.waitUntilReady(), REDIS_CLOSE_TIMEOUT_MS);
+    // Closed while its connections are still starting, a BullMQ worker or queue emits an error
+    // nobody listens to any more (an uncaught exception): BullMQ removes its listeners when it
+    // closes, then the start fails on the connection closed below. Let both finish starting, bounded.
+    if (isRedisUp) {
+      await settlesWithin(
+        Promise.all([this.worker.waitUntilReady(), this.workerQueue.waitUntilReady()]),
+        REDIS_CLOSE_TIMEOUT_MS,
+      );
+    }
     const isClosedInTime = await settlesWithin(this.worker.close(!isRedisUp), HAND_BACK_TIMEOUT_MS);
     if (!isRedisUp || !isClosedInTime) {
       this.logger.warn(
