@@ -332,8 +332,9 @@ describe('web page at / (headless Chromium)', () => {
       // The WebSocket takes the key as ?api_key=: this gateway has no worker, the job waits.
       await page.fill('#text', 'Alice : shall we start\nBob : yes, the budget first');
       await page.click('#submit');
-      await page.locator('#job[data-status="queued"]').waitFor();
-      await expect(page.textContent('#job-status')).resolves.toBe('Waiting in the queue…');
+      // `queued` is set with "Sending…" before the socket answers: wait for the socket's state.
+      await page.locator('#job-status', { hasText: 'Waiting in the queue…' }).waitFor({ timeout: 10_000 });
+      await expect(page.getAttribute('#job', 'data-status')).resolves.toBe('queued');
 
       // Kept for the session: a reload needs no key again.
       await page.reload();
