@@ -108,16 +108,18 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
    */
   async onModuleDestroy(): Promise<void> {
     this.stopping.abort();
-    const isRedisUp = this.connection.status === 'ready';
+    // A process stopped right after it started may still be making its first connection.
+    const isStarting = ['ready', 'connecting', 'connect'].includes(this.connection.status);
     // Closed while its connections are still starting, a BullMQ worker or queue emits an error
     // nobody listens to any more (an uncaught exception): BullMQ removes its listeners when it
     // closes, then the start fails on the connection closed below. Let both finish starting, bounded.
-    if (isRedisUp) {
+    if (isStarting) {
       await settlesWithin(
         Promise.all([this.worker.waitUntilReady(), this.workerQueue.waitUntilReady()]),
         REDIS_CLOSE_TIMEOUT_MS,
       );
     }
+    const isRedisUp = this.connection.status === 'ready';
     const isClosedInTime = await settlesWithin(this.worker.close(!isRedisUp), HAND_BACK_TIMEOUT_MS);
     if (!isRedisUp || !isClosedInTime) {
       this.logger.warn(
