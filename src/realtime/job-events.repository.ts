@@ -74,11 +74,7 @@ export class JobEventsRepository implements OnModuleInit, OnModuleDestroy {
     // connection failed.
     this.redis.onReady(() => {
       this.isReportingOutage = false;
-      if (this.followers > 0)
-        this.follow().then(
-          () => this.unfollow(),
-          () => this.unfollow(),
-        );
+      this.restartIfFollowed();
     });
   }
 
@@ -138,17 +134,19 @@ export class JobEventsRepository implements OnModuleInit, OnModuleDestroy {
         this.queueEvents = undefined;
         await settlesWithin(queueEvents.close(), REDIS_CLOSE_TIMEOUT_MS);
         // Redis may have left again meanwhile: then the next `ready` starts it.
-        if (this.redis.isReady && this.followers > 0) {
-          await this.follow().then(
-            () => this.unfollow(),
-            () => this.unfollow(),
-          );
-        }
+        if (this.redis.isReady) this.restartIfFollowed();
       });
     } catch (error) {
       this.logger.warn(`Job events not started yet (${String(error)}); retrying when Redis is back`);
       throw error;
     }
+  }
+
+  /** Starts the reader again (after an outage) if a watch still needs it. */
+  private restartIfFollowed(): void {
+    if (this.followers === 0) return;
+    const done = () => this.unfollow(); // follow() counted one more watch: this one is not
+    this.follow().then(done, done);
   }
 
   /** Closes the reader (nobody follows a job any more), bounded as a shutdown is. */
