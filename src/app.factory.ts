@@ -5,12 +5,14 @@ import { SwaggerModule } from '@nestjs/swagger';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CorsOptions } from '@nestjs/common/interfaces/external/cors-options.interface';
-import type { Application, NextFunction, Request, Response } from 'express';
+import cors from 'cors';
+import type { Application, NextFunction, Request, RequestHandler, Response } from 'express';
 import type { AppConfig } from './config/app-config';
 import { ApiModule, WorkerModule } from './app.module';
 import { ASYNCAPI_PATH, asyncApiHandler, createOpenApiDocument } from './api-docs/api-documents';
 import { ApiKeys, presentedKey } from './common/api-key.guard';
 import { HttpRequestsMiddleware } from './metrics/http-requests.middleware';
+import { RoutesAfterApi } from './common/routes-after-api';
 import { serveWebPage } from './common/web-page';
 import { RealtimeWsAdapter } from './realtime/realtime-ws.adapter';
 import { ServicesRegistry } from './services/services-registry.service';
@@ -43,8 +45,12 @@ export async function createGateway(config: AppConfig, logger: LoggerService): P
   const jsonOptions = { limit: config.maxUploadBytes, verify: refuseInvalidUtf8 };
   app.useBodyParser('json', jsonOptions);
   app.use(bodyParserErrorsAsDetail);
-  app.enableCors(corsOptions(config.corsOrigins));
+  app.use(corsForCrossOriginRequests(corsOptions(config.corsOrigins)));
   app.disable('x-powered-by');
+  // No ETag on the API's JSON answers (v1 sent none): Express hashes every body it sends, the
+  // answer to each submission included, for a header no client of the API uses. The page and its
+  // assets keep their validators (`send` sets its own).
+  app.disable('etag');
   const apiKeys = new ApiKeys(config.apiKeys);
   // Browsers cannot set headers on a WebSocket: the key may also come as `?api_key=`.
   app.useWebSocketAdapter(
@@ -56,8 +62,10 @@ export async function createGateway(config: AppConfig, logger: LoggerService): P
       ),
     ),
   );
-  setUpOpenApi(app, config);
-  serveWebPage(app);
+  app.get(RoutesAfterApi).add(() => {
+    setUpOpenApi(app, config);
+    serveWebPage(app);
+  });
   return { http: app, context: app };
 }
 
@@ -68,6 +76,24 @@ export async function createGateway(config: AppConfig, logger: LoggerService): P
 function recordHttpRequests(app: NestExpressApplication): void {
   const requests = app.get(HttpRequestsMiddleware);
   app.use(requests.use.bind(requests));
+}
+
+/**
+ * The cors package for requests that carry an `Origin` (a browser's cross-origin request, or any
+ * preflight): a request without one (a server, a CLI, an SDK) gets no CORS header, as v1's
+ * Starlette middleware answered it, only `Vary: Origin` for caches, and skips the package's work
+ * (several closures and header writes on every submission). Preflights always go to the package.
+ */
+function corsForCrossOriginRequests(options: CorsOptions): RequestHandler {
+  const answerCors = cors(options);
+  return (request, response, next) => {
+    if (request.headers.origin === undefined && request.method !== 'OPTIONS') {
+      response.vary('Origin');
+      next();
+      return;
+    }
+    answerCors(request, response, next);
+  };
 }
 
 /**

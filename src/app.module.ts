@@ -2,6 +2,7 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { ApiKeyGuard, ApiKeys, presentedKey } from './common/api-key.guard';
 import { GatewayExceptionFilter } from './common/gateway-exception.filter';
+import { RoutesAfterApi } from './common/routes-after-api';
 import type { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { HealthModule } from './health/health.module';
@@ -36,6 +37,8 @@ export class ApiModule {
       providers: [
         { provide: APP_FILTER, useClass: GatewayExceptionFilter },
         { provide: APP_GUARD, useClass: ApiKeyGuard },
+        // The documents and the page, registered after the API's routes (app.factory.ts).
+        RoutesAfterApi,
       ],
     };
   }

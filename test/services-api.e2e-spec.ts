@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { HttpAdapterHost } from '@nestjs/core';
+import type { Application } from 'express';
 import Redis from 'ioredis';
 import { REPOSITORY_ROOT, startTestGateway, type TestGateway } from './support/gateway';
 
@@ -289,6 +291,43 @@ describe('HTTP API of the services (docs/api.md section 4)', () => {
     expect(simple.headers.get('access-control-allow-origin')).toBe('https://other.example');
     expect(simple.headers.get('access-control-allow-credentials')).toBe('true');
     expect(simple.headers.get('vary')).toMatch(/origin/i);
+  });
+
+  it("sends no ETag with the API's JSON answers, as v1 sent none (Express would hash each body); the page's files keep their validators", async () => {
+    const submission = await fetch(`${gateway.baseUrl}/services/summarize/en/generate`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ content: 'Alice : hello\nBob : good morning', flavor: 'llama' }),
+    });
+    expect(submission.status).toBe(200);
+    expect(submission.headers.get('etag')).toBeNull();
+    expect((await fetch(`${gateway.baseUrl}/services`)).headers.get('etag')).toBeNull();
+    const page = await fetch(`${gateway.baseUrl}/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('last-modified')).not.toBeNull();
+    const script = /src="\.?(\/assets\/[^"]+\.js)"/.exec(await page.text())?.[1];
+    expect(script).toBeDefined();
+    const asset = await fetch(`${gateway.baseUrl}${script ?? ''}`);
+    expect(asset.status).toBe(200);
+    expect(asset.headers.get('etag')).not.toBeNull();
+  });
+
+  it('tries the API routes before the documents and the page: a submission walks past none of their handlers', () => {
+    const express = gateway.get(HttpAdapterHost).httpAdapter.getInstance<Application>();
+    const handlers = (express.router as unknown as { stack: { route?: { path: string } }[] }).stack;
+    const position = (path: string) => handlers.findIndex((handler) => handler.route?.path === path);
+    const generate = position('/services/*route/generate');
+    expect(generate).toBeGreaterThan(-1);
+    for (const path of ['/docs', '/openapi.json', '/redoc', '/'])
+      expect(position(path)).toBeGreaterThan(generate);
+  });
+
+  it('adds no CORS header to a request without Origin (a server or CLI calling), as Starlette did, only Vary: Origin', async () => {
+    const response = await fetch(`${gateway.baseUrl}/services`);
+    expect(response.status).toBe(200);
+    const corsHeaders = [...response.headers.keys()].filter((name) => name.startsWith('access-control-'));
+    expect(corsHeaders).toEqual([]);
+    expect(response.headers.get('vary')).toMatch(/origin/i);
   });
 
   it("serves the OpenAPI document at v1's /openapi.json and ReDoc at /redoc, its script from this server", async () => {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { InjectQueue } from '@nestjs/bullmq';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { Job, Queue } from 'bullmq';
+import { Job, type JobsOptions, Queue } from 'bullmq';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { RedisClient } from '../redis/redis.client';
 import { SUMMARIZATION_QUEUE, type SummarizationJobData } from './job-payload';
@@ -33,14 +33,23 @@ export class JobsRepository {
   private readonly logger = new Logger(JobsRepository.name);
   /** The acceptances asked for in this turn of the event loop, sent together at its end. */
   private acceptancesOfTurn: PendingAcceptance[] | undefined;
+  /** The options of every job this API adds, but its id: built once, not per submission. */
+  private readonly jobOptions: JobsOptions;
 
   constructor(
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(APP_CONFIG) config: AppConfig,
     @InjectQueue(SUMMARIZATION_QUEUE) private readonly queue: Queue<SummarizationJobData, string>,
     private readonly state: JobStateRepository,
     private readonly redis: RedisClient,
   ) {
     this.queue.on('error', () => undefined); // RedisClient reports outages once
+    const ttlSeconds = config.resultTtlSeconds;
+    this.jobOptions = {
+      ...queue.defaultJobOptions,
+      attempts: 1,
+      removeOnComplete: { age: ttlSeconds },
+      removeOnFail: { age: ttlSeconds },
+    };
   }
 
   /**
@@ -138,19 +147,12 @@ export class JobsRepository {
     data: SummarizationJobData,
     acceptance?: { idempotencyScopedKey: string | undefined },
   ): Promise<AdmissionState | undefined> {
-    const ttlSeconds = this.config.resultTtlSeconds;
     const client = await this.queue.client;
     const job = new Job<SummarizationJobData, string>(
       this.queue,
       'summarize',
       { ...data, text: '', isTextStoredApart: true, isAdmissionRequired: true },
-      {
-        ...this.queue.defaultJobOptions,
-        jobId,
-        attempts: 1,
-        removeOnComplete: { age: ttlSeconds },
-        removeOnFail: { age: ttlSeconds },
-      },
+      { ...this.jobOptions, jobId },
       jobId,
     );
     this.redis.holdWritesUntilNextTurn();

@@ -67,7 +67,7 @@ export class ServicesController {
     @Headers() headers: IncomingHttpHeaders,
   ): Promise<QueuedJob> {
     return this.services.generate(
-      [routeSegments].flat().join('/'),
+      Array.isArray(routeSegments) ? routeSegments.join('/') : routeSegments,
       {
         content: file?.buffer ?? body?.content ?? body?.file,
         flavor: body?.flavor,
