@@ -32,6 +32,9 @@ export class ServicesRegistry {
   private readonly candidates = new Map<string, Candidate>();
   /** Files served now, in precedence order. */
   private served: string[] = [];
+  /** The services of the files served, in order, and by route: rebuilt when the list changes. */
+  private servedServices: readonly ServiceDefinition[] = [];
+  private servedByRoute = new Map<string, ServiceDefinition>();
   private arrivals = 0;
   private servicesOrder: readonly string[] | undefined;
   private configYaml: unknown;
@@ -48,12 +51,13 @@ export class ServicesRegistry {
   }
 
   /** Services in precedence order (`defaults:` order, then the other files), then file order. */
-  list(): ServiceDefinition[] {
-    return this.served.flatMap((file) => this.candidates.get(file)?.services ?? []);
+  list(): readonly ServiceDefinition[] {
+    return this.servedServices;
   }
 
+  /** Read on every submission: a lookup in the map the last change built. */
   findByRoute(route: string): ServiceDefinition | undefined {
-    return this.list().find((service) => service.route === route);
+    return this.servedByRoute.get(route);
   }
 
   /**
@@ -192,6 +196,8 @@ export class ServicesRegistry {
       served.push(file);
     }
     this.served = served;
+    this.servedServices = served.flatMap((file) => this.candidates.get(file)?.services ?? []);
+    this.servedByRoute = taken;
     const isSameList =
       before.length === served.length && before.every((file, index) => file === served[index]);
     if (!isSameList || changedFile !== undefined) this.notify();
