@@ -128,6 +128,7 @@ describe('splitting a large text in a thread', () => {
     const splitter = new TurnSplitter({ splitThreads: 1 });
     try {
       // A few milliseconds with a BPE vocabulary: the thread hop would cost as much.
+      expect(splitter.isQuick(bytes, tokenizer)).toBe(true);
       expect(splitter.isThreaded(bytes, tokenizer)).toBe(false);
       const inline = await loopTurnsDuring(() => splitter.split(bytes, 120, tokenizer));
       expect(splitter.threadSplits).toHaveLength(0);
@@ -135,6 +136,7 @@ describe('splitting a large text in a thread', () => {
       expect(inline.result).toEqual(splitAndCountTurns(splitTurns(text), 120, tokenizer));
       // ~40 ms with a SentencePiece one: in the thread.
       const mistral = new TokenizersService().family('mistral');
+      expect(splitter.isQuick(bytes, mistral)).toBe(false);
       expect(splitter.isThreaded(bytes, mistral)).toBe(true);
       const threaded = await splitter.split(bytes, 120, mistral);
       expect(splitter.threadSplits).toHaveLength(1);
@@ -149,6 +151,7 @@ describe('splitting a large text in a thread', () => {
     const text = largeText.slice(0, 200_000);
     const inline = await loopTurnsDuring(() => splitter.split(sharedBytes(text), 120, tokenizer));
     expect(splitter.isThreaded(sharedBytes(text), tokenizer)).toBe(false);
+    expect(splitter.isQuick(sharedBytes(text), tokenizer)).toBe(false); // inline, but long
     expect(splitter.threadSplits).toHaveLength(0);
     expect(inline.loopTurns).toBe(0);
     expect(inline.result).toEqual(splitAndCountTurns(splitTurns(text), 120, tokenizer));

@@ -84,8 +84,16 @@ export class TurnSplitter implements OnModuleDestroy {
    * stays inline (~3 ms, where the hop made its first LLM call wait ~5 ms).
    */
   isThreaded(text: Uint8Array, tokenizer: Tokenizer): boolean {
+    return this.pool !== undefined && isKnownFamily(tokenizer.family) && !this.isQuick(text, tokenizer);
+  }
+
+  /**
+   * Whether this text is split within a few milliseconds (INLINE_SPLIT_MAX_MS at its vocabulary's
+   * speed), inline; false for a vocabulary of unknown speed.
+   */
+  isQuick(text: Uint8Array, tokenizer: Tokenizer): boolean {
     const family = tokenizer.family;
-    return this.pool !== undefined && isKnownFamily(family) && text.byteLength > inlineSplitMaxBytes(family);
+    return isKnownFamily(family) && text.byteLength <= inlineSplitMaxBytes(family);
   }
 
   /**
