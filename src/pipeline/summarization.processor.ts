@@ -228,7 +228,7 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
     return summary;
   }
 
-  /** The service's prompt and the flavor's reduce prompt, read now (a prompt file is read at each use). */
+  /** The service's prompt and the flavor's reduce prompt, as their files are now (checked at each use). */
   private async readTemplates(
     service: SummarizationJobData['service'],
     flavor: FlavorParameters,
