@@ -1,6 +1,7 @@
 import { getEventListeners } from 'node:events';
 import { Logger } from '@nestjs/common';
 import Redis from 'ioredis';
+import { Semaphore } from 'redis-semaphore';
 import type { AppConfig } from '../src/config/app-config';
 import { parseAppConfig } from '../src/config/parse-app-config.util';
 import { INFERENCE_SEMAPHORE_REDIS_KEY, InferenceClient } from '../src/inference/inference.client';
@@ -291,6 +292,61 @@ describe('InferenceClient against the LLM simulator and a real Redis', () => {
     );
     expect(simulator.requests).toHaveLength(12);
     expect(simulator.maxInFlight).toBe(3);
+  });
+
+  it('reservePermit: the call sent next takes the permit reserved instead of acquiring one', async () => {
+    const client = newClient({ MAX_CONCURRENT_INFERENCES: '2' });
+    const acquire = jest.spyOn(Semaphore.prototype, 'acquire');
+    try {
+      client.reservePermit();
+      await client.complete(request());
+      expect(acquire).not.toHaveBeenCalled();
+    } finally {
+      acquire.mockRestore();
+    }
+  });
+
+  it('reservePermit: a permit no call takes goes back to Redis; none is reserved when all are taken', async () => {
+    simulator.latencyMs = 200;
+    const redis = new Redis(requiredTestRedisUrl());
+    try {
+      const holders = () => redis.zrange(INFERENCE_SEMAPHORE_REDIS_KEY, 0, -1);
+      const waitForHolders = async (count: number) => {
+        const deadline = Date.now() + 2_000;
+        while ((await holders()).length !== count && Date.now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+        return holders();
+      };
+      const client = newClient({ MAX_CONCURRENT_INFERENCES: '1' });
+      const release = jest.spyOn(Semaphore.prototype, 'release');
+      try {
+        client.reservePermit();
+        const deadline = Date.now() + 2_000;
+        while (release.mock.calls.length === 0 && Date.now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+        expect(release).toHaveBeenCalledTimes(1);
+        expect(await waitForHolders(0)).toEqual([]);
+      } finally {
+        release.mockRestore();
+      }
+      // The only permit is held by another client's call: one attempt, no wait, no permit.
+      const other = newClient({ MAX_CONCURRENT_INFERENCES: '1' });
+      const call = other.complete(request());
+      expect(await waitForHolders(1)).toHaveLength(1);
+      const tryAcquire = jest.spyOn(Semaphore.prototype, 'tryAcquire');
+      try {
+        client.reservePermit();
+        expect(await tryAcquire.mock.results[0]?.value).toBe(false);
+      } finally {
+        tryAcquire.mockRestore();
+      }
+      await call;
+      expect(await waitForHolders(0)).toEqual([]);
+    } finally {
+      redis.disconnect();
+    }
   });
 
   it('hands a finished call’s permit to the next call sent at once, then gives it back to Redis', async () => {

@@ -122,11 +122,36 @@ describe('splitting a large text in a thread', () => {
     }
   });
 
+  it('splits inline a text its vocabulary splits in less than a hop to a thread costs, else in a thread', async () => {
+    const text = readTranscript('ES2004a.txt'); // 18.7 KB
+    const bytes = sharedBytes(text);
+    const splitter = new TurnSplitter({ splitThreads: 1 });
+    try {
+      // A few milliseconds with a BPE vocabulary: the thread hop would cost as much.
+      expect(splitter.isQuick(bytes, tokenizer)).toBe(true);
+      expect(splitter.isThreaded(bytes, tokenizer)).toBe(false);
+      const inline = await loopTurnsDuring(() => splitter.split(bytes, 120, tokenizer));
+      expect(splitter.threadSplits).toHaveLength(0);
+      expect(inline.loopTurns).toBe(0);
+      expect(inline.result).toEqual(splitAndCountTurns(splitTurns(text), 120, tokenizer));
+      // ~40 ms with a SentencePiece one: in the thread.
+      const mistral = new TokenizersService().family('mistral');
+      expect(splitter.isQuick(bytes, mistral)).toBe(false);
+      expect(splitter.isThreaded(bytes, mistral)).toBe(true);
+      const threaded = await splitter.split(bytes, 120, mistral);
+      expect(splitter.threadSplits).toHaveLength(1);
+      expect(threaded).toEqual(splitAndCountTurns(splitTurns(text), 120, mistral));
+    } finally {
+      await splitter.onModuleDestroy();
+    }
+  });
+
   it('SPLIT_THREADS=0 splits inline, holding the event loop', async () => {
     const splitter = new TurnSplitter({ splitThreads: 0 });
     const text = largeText.slice(0, 200_000);
     const inline = await loopTurnsDuring(() => splitter.split(sharedBytes(text), 120, tokenizer));
     expect(splitter.isThreaded(sharedBytes(text), tokenizer)).toBe(false);
+    expect(splitter.isQuick(sharedBytes(text), tokenizer)).toBe(false); // inline, but long
     expect(splitter.threadSplits).toHaveLength(0);
     expect(inline.loopTurns).toBe(0);
     expect(inline.result).toEqual(splitAndCountTurns(splitTurns(text), 120, tokenizer));

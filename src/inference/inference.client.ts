@@ -81,8 +81,13 @@ export class InferenceClient implements OnModuleDestroy {
 
   /** Permits held by this process between two calls (see PERMIT_HANDOVER_MS), newest last. */
   private readonly idlePermits: { permit: Semaphore; releaseTimer: NodeJS.Timeout }[] = [];
+  /** A permit being taken for a call about to be sent (reservePermit), until a call takes it. */
+  private reserving: Promise<Semaphore | undefined> | undefined;
 
   async onModuleDestroy(): Promise<void> {
+    const reserving = this.reserving;
+    this.reserving = undefined;
+    await (await reserving)?.release().catch(() => undefined);
     const idle = this.idlePermits.splice(0);
     for (const { releaseTimer } of idle) clearTimeout(releaseTimer);
     await Promise.all(idle.map(({ permit }) => permit.release().catch(() => undefined)));
@@ -254,10 +259,36 @@ export class InferenceClient implements OnModuleDestroy {
     }
   }
 
+  /**
+   * Takes a permit now, if one is free, for a call this process is about to send (a job's first,
+   * while its text is split): that call then finds it held instead of waiting for a round trip
+   * to Redis. One attempt, never a wait for a permit: a call that comes before the answer waits
+   * for that answer only, and takes a permit from Redis if there was none. A permit no call takes
+   * goes back after PERMIT_HANDOVER_MS, as one left by a finished call.
+   */
+  reservePermit(): void {
+    if (this.reserving || this.idlePermits.length > 0) return;
+    const permit = this.newPermit(1);
+    const reserving = permit.tryAcquire().then(
+      (isAcquired) => (isAcquired ? permit : undefined),
+      () => undefined, // Redis away: the call acquires its own
+    );
+    this.reserving = reserving;
+    reserving
+      .then((reserved) => {
+        if (this.reserving !== reserving) return; // a call took it (or the client closed)
+        this.reserving = undefined;
+        if (reserved) this.keepIdle(reserved);
+      })
+      .catch(() => undefined);
+  }
+
   /** Runs `work` holding one of the MAX_CONCURRENT_INFERENCES permits shared through Redis. */
   private async withPermit<T>(signal: AbortSignal | undefined, work: () => Promise<T>): Promise<T> {
     const waitStartedAt = performance.now();
-    const permit = this.takeIdlePermit() ?? (await this.acquirePermit(signal));
+    let permit = this.takeIdlePermit();
+    if (!permit && this.reserving) permit = await this.takeReservedPermit();
+    permit ??= await this.acquirePermit(signal);
     this.metrics?.permitWaited((performance.now() - waitStartedAt) / 1000);
     try {
       return await work();
@@ -273,6 +304,14 @@ export class InferenceClient implements OnModuleDestroy {
       if (idle.permit.isAcquired) return idle.permit;
     }
     return undefined;
+  }
+
+  /** The permit reservePermit is taking, once Redis answered; undefined when none was free. */
+  private async takeReservedPermit(): Promise<Semaphore | undefined> {
+    const reserving = this.reserving;
+    this.reserving = undefined;
+    const reserved = await reserving;
+    return reserved?.isAcquired ? reserved : undefined;
   }
 
   /** Holds `permit` for the next call for PERMIT_HANDOVER_MS, then gives it back to Redis. */
@@ -292,30 +331,30 @@ export class InferenceClient implements OnModuleDestroy {
 
   /** A new permit from Redis, waiting for one to be free. */
   private async acquirePermit(signal: AbortSignal | undefined): Promise<Semaphore> {
+    const permit = this.newPermit(Number.POSITIVE_INFINITY);
+    await acquireCancellable(permit, signal);
+    return permit;
+  }
+
+  /** A permit not acquired yet, whose acquisition tries `acquireAttempts` times at most. */
+  private newPermit(acquireAttempts: number): Semaphore {
     // One Semaphore object holds one permit. Its lease is the job lock's: a permit whose holder
     // died comes back within about JOB_LOCK_SECONDS, as its job does; the holder refreshes it
     // three times per lease while it lives.
     const leaseMs = this.config.jobLockSeconds * 1000;
-    const permit = new Semaphore(
-      this.redis,
-      INFERENCE_SEMAPHORE_KEY,
-      this.config.llm.maxConcurrentInferences,
-      {
-        lockTimeout: leaseMs,
-        refreshInterval: leaseMs / 3,
-        acquireTimeout: Number.MAX_SAFE_INTEGER,
-        acquireAttemptsLimit: Number.POSITIVE_INFINITY,
-        retryInterval: PERMIT_POLL_MS,
-        // The library's default throws from a timer (the process would die): a permit lost to a
-        // stalled event loop only lets one more call through for a moment, so say it and go on.
-        onLockLost: () =>
-          this.logger.warn(
-            `An LLM permit expired while held (no refresh within ${leaseMs} ms): MAX_CONCURRENT_INFERENCES may be exceeded for one call`,
-          ),
-      },
-    );
-    await acquireCancellable(permit, signal);
-    return permit;
+    return new Semaphore(this.redis, INFERENCE_SEMAPHORE_KEY, this.config.llm.maxConcurrentInferences, {
+      lockTimeout: leaseMs,
+      refreshInterval: leaseMs / 3,
+      acquireTimeout: Number.MAX_SAFE_INTEGER,
+      acquireAttemptsLimit: acquireAttempts,
+      retryInterval: PERMIT_POLL_MS,
+      // The library's default throws from a timer (the process would die): a permit lost to a
+      // stalled event loop only lets one more call through for a moment, so say it and go on.
+      onLockLost: () =>
+        this.logger.warn(
+          `An LLM permit expired while held (no refresh within ${leaseMs} ms): MAX_CONCURRENT_INFERENCES may be exceeded for one call`,
+        ),
+    });
   }
 }
 

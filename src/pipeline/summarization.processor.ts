@@ -228,7 +228,7 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
     return summary;
   }
 
-  /** The service's prompt and the flavor's reduce prompt, read now (a prompt file is read at each use). */
+  /** The service's prompt and the flavor's reduce prompt, as their files are now (checked at each use). */
   private async readTemplates(
     service: SummarizationJobData['service'],
     flavor: FlavorParameters,
@@ -520,8 +520,11 @@ export class SummarizationProcessor extends WorkerHost implements OnModuleDestro
         cancelSignal: jobSignal,
         // A large text is split in a thread: this event loop renews the job's lock meanwhile.
         // The job's bytes: this event loop never decodes a large text.
-        splitText: (maxTokensPerTurn, tokenizer, batchLimits) =>
-          this.turnSplitter.split(text, maxTokensPerTurn, tokenizer, batchLimits),
+        splitText: (maxTokensPerTurn, tokenizer, batchLimits) => {
+          // Split within a few milliseconds: the first call's permit is taken meanwhile.
+          if (this.turnSplitter.isQuick(text, tokenizer)) this.inference.reservePermit();
+          return this.turnSplitter.split(text, maxTokensPerTurn, tokenizer, batchLimits);
+        },
       },
     )
       .catch((error: unknown) => {

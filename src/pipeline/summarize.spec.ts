@@ -710,6 +710,41 @@ describe('summarize: a progressive batch’s cancel check', () => {
   });
 });
 
+describe('summarize: the first progress report', () => {
+  it.each([
+    ['progressive', 2],
+    ['map', 1],
+  ] as const)('%s: leaves once the first call has been sent, not before it', async (_mode, fields) => {
+    const events: string[] = [];
+    await summarize(
+      {
+        text: transcript(12),
+        fields,
+        flavor: flavor(),
+        template: fields === 2 ? PROGRESSIVE : MAP,
+        reduceTemplate: REDUCE,
+        tokenizer: wordTokenizer,
+        maxParallelCalls: 1,
+        checkpoint: undefined,
+      },
+      {
+        complete: async (prompt) => {
+          events.push('call');
+          await new Promise((resolve) => setImmediate(resolve));
+          return parsePrompt(prompt).turns.map(summaryOf).join('\n');
+        },
+        saveCheckpoint: async () => undefined,
+        reportProgress: async (turnsDone, totalTurns) => {
+          events.push(`report ${turnsDone}/${totalTurns}`);
+        },
+        throwIfCancelled: async () => undefined,
+      },
+    );
+    // The state it reports is the job's before that call.
+    expect(events.slice(0, 2)).toEqual(['call', 'report 0/12']);
+  });
+});
+
 describe('summarize: checkpoints are saved off the call path', () => {
   /** A checkpoint store that holds every save until `release()`, counting saves in flight. */
   function slowStore() {

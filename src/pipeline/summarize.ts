@@ -136,7 +136,9 @@ async function progressiveMap(
   let hasSplitTurns = checkpoint?.turns !== undefined;
   const summary = [...(checkpoint?.summaryLines ?? [])];
   let next = checkpoint?.nextTurn ?? 0;
-  const firstReport = inBackground(hooks.reportProgress(next, turns.length, [...summary]));
+  const firstReport = inBackground(
+    afterThisTurn(hooks, { turnsDone: next, totalTurns: turns.length, summarySoFar: [...summary] }),
+  );
 
   const replaceTurn = (index: number, pieces: CountedTurns) => {
     turns.splice(index, 1, ...pieces.turns);
@@ -267,7 +269,13 @@ async function mapAndReduce(
     }
     return prefixLines.slice();
   };
-  const firstReport = inBackground(hooks.reportProgress(turnsDone(), turns.length, answeredPrefix()));
+  const firstReport = inBackground(
+    afterThisTurn(hooks, {
+      turnsDone: turnsDone(),
+      totalTurns: turns.length,
+      summarySoFar: answeredPrefix(),
+    }),
+  );
 
   // The first failure (or a cancellation) aborts the other calls in flight and dispatches no more:
   // a failed job must not keep paying for calls whose answers nobody will read.
@@ -365,6 +373,19 @@ function checkedBeside(hooks: SummarizeHooks): { signal: AbortSignal; settled():
       if (failure) throw failure.error;
     },
   };
+}
+
+/**
+ * The progress report of `state` (taken by the caller now), made in the event loop's next turn: a
+ * job's first report then leaves after its first call instead of on that call's path (its writes,
+ * and the sockets it updates, hold a ROLE=all process ~1 ms while the call's request is built).
+ */
+async function afterThisTurn(
+  hooks: Pick<SummarizeHooks, 'reportProgress'>,
+  state: { turnsDone: number; totalTurns: number; summarySoFar: readonly string[] },
+): Promise<void> {
+  await new Promise((resolve) => setImmediate(resolve));
+  await hooks.reportProgress(state.turnsDone, state.totalTurns, state.summarySoFar);
 }
 
 /**

@@ -17,15 +17,16 @@ import { type CountedTurns, splitAndCountTurns } from '../chunking/virtual-turns
 import type { Tokenizer } from '../tokenizers/tokenizer';
 import { TOKENIZER_FAMILIES, type TokenizerFamily } from '../tokenizers/tokenizer-resolution.util';
 import { type ResultCacheInput, resultCacheKey } from './result-cache-key.util';
+import { inlineSplitMaxBytes } from './inline-split.util';
 import { decodeUtf8 } from './text-bytes.util';
 import type { SplitTask, SplitTaskResult } from './turn-split.worker';
 
 /**
- * Texts from this size (UTF-8 bytes) are split in a thread. Below it the work is too short to
- * matter: with the slowest vocabularies (SentencePiece, ~0.3 MB/s) 16 KB hold the event loop
- * ~50 ms at most, with BPE ones (~20 MB/s) about a millisecond, less than the hop.
+ * Texts from this size (UTF-8 bytes) are hashed for the result cache in a thread. Below it,
+ * decoding and hashing take well under a millisecond. (Whether a text is split in a thread
+ * depends on its vocabulary's speed: see inlineSplitMaxBytes.)
  */
-export const THREAD_SPLIT_MIN_BYTES = 16 * 1024;
+export const THREAD_HASH_MIN_BYTES = 16 * 1024;
 /** How many of the last threaded splits `threadSplits` remembers. */
 const RECENT_SPLITS_KEPT = 100;
 /**
@@ -77,11 +78,22 @@ export class TurnSplitter implements OnModuleDestroy {
         : undefined;
   }
 
-  /** Whether texts of this length go to a thread. */
+  /**
+   * Whether this text goes to a thread: when splitting it would hold the event loop longer than
+   * the hop to a thread costs (inlineSplitMaxBytes). ES2004a (18.7 KB) with a BPE vocabulary
+   * stays inline (~3 ms, where the hop made its first LLM call wait ~5 ms).
+   */
   isThreaded(text: Uint8Array, tokenizer: Tokenizer): boolean {
-    return (
-      this.pool !== undefined && text.byteLength >= THREAD_SPLIT_MIN_BYTES && isKnownFamily(tokenizer.family)
-    );
+    return this.pool !== undefined && isKnownFamily(tokenizer.family) && !this.isQuick(text, tokenizer);
+  }
+
+  /**
+   * Whether this text is split within a few milliseconds (INLINE_SPLIT_MAX_MS at its vocabulary's
+   * speed), inline; false for a vocabulary of unknown speed.
+   */
+  isQuick(text: Uint8Array, tokenizer: Tokenizer): boolean {
+    const family = tokenizer.family;
+    return isKnownFamily(family) && text.byteLength <= inlineSplitMaxBytes(family);
   }
 
   /**
@@ -150,7 +162,7 @@ export class TurnSplitter implements OnModuleDestroy {
    * (decoding and hashing 19 MB hold an event loop ~100 ms), the same key either way.
    */
   async resultCacheKey(input: Omit<ResultCacheInput, 'text'>, text: Uint8Array): Promise<string> {
-    if (!this.pool || text.byteLength < THREAD_SPLIT_MIN_BYTES) {
+    if (!this.pool || text.byteLength < THREAD_HASH_MIN_BYTES) {
       return resultCacheKey({ ...input, text: decodeUtf8(text) });
     }
     const result = await this.pool.run({ kind: 'cacheKey', input, text });

@@ -1,4 +1,5 @@
-import { realpath, readFile } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { realpath, readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
@@ -14,12 +15,28 @@ export interface PromptFile {
 }
 
 /**
- * PromptStore: reads `prompts/<name>.txt` at every use (no cache: an edited prompt changes the
- * next job) and refuses any name that resolves outside the prompts folder, symlinks included.
+ * A file's text is kept only once its last change (ctime) is this old: a change within the same
+ * tick of the file system's clock could leave every field compared the same ("racy" stats, as
+ * git calls them), so a file changed this recently is read every time.
+ */
+export const PROMPT_SETTLED_MS = 2_000;
+
+/**
+ * PromptStore: checks `prompts/<name>.txt` at every use (an edited prompt changes the next job)
+ * and refuses any name that resolves outside the prompts folder, symlinks included. A file is
+ * read again whenever it changed (another inode, size, mtime or ctime than when it was read);
+ * checking costs one trip to libuv's thread pool (the realpaths and a stat at once), where a read
+ * costs four more (open, fstat, read, close): a job's first LLM call waits for its prompts.
  * Newlines are read as v1 read them (Python's universal newlines): `\r\n` and `\r` become `\n`.
  */
 @Injectable()
 export class PromptStore {
+  /** The text of each file read (by real path) and its stats then; one entry per prompt file. */
+  private readonly readTexts = new Map<string, { stats: Stats; template: string }>();
+
+  /** PROMPT_SETTLED_MS; tests shorten it. */
+  settledMs = PROMPT_SETTLED_MS;
+
   constructor(@Inject(APP_CONFIG) private readonly config: Pick<AppConfig, 'promptsPath'>) {}
 
   async read(name: string): Promise<PromptFile> {
@@ -30,11 +47,15 @@ export class PromptStore {
     const folder = this.config.promptsPath;
     let resolvedFile: string;
     let resolvedFolder: string;
+    let stats: Stats;
     try {
       // At once: each is a trip to libuv's thread pool, and a job's first call waits for its prompts.
-      [resolvedFolder, resolvedFile] = await Promise.all([
+      // The stats are the file's the name leads to now: compared below with those of the file
+      // read, never taken for another file's.
+      [resolvedFolder, resolvedFile, stats] = await Promise.all([
         realpath(folder),
         realpath(join(folder, `${name}.txt`)),
+        stat(join(folder, `${name}.txt`)),
       ]);
     } catch {
       throw new PromptError(`prompt file ${label} does not exist`, 'PROMPT_MISSING');
@@ -43,11 +64,17 @@ export class PromptStore {
     if (inside === '' || inside.startsWith(`..${sep}`) || inside === '..' || isAbsolute(inside)) {
       throw new PromptError(`prompt file ${label} resolves outside the prompts folder`, 'PROMPT_OUTSIDE_FOLDER');
     }
+    const kept = this.readTexts.get(resolvedFile);
+    if (kept && isSameFileUnchanged(kept.stats, stats)) return { label, template: kept.template };
+    let template: string;
     try {
-      return { label, template: toUnixNewlines(await readFile(resolvedFile, 'utf8')) };
+      template = toUnixNewlines(await readFile(resolvedFile, 'utf8'));
     } catch {
       throw new PromptError(`prompt file ${label} cannot be read`, 'PROMPT_MISSING');
     }
+    if (Date.now() - stats.ctimeMs >= this.settledMs) this.readTexts.set(resolvedFile, { stats, template });
+    else this.readTexts.delete(resolvedFile);
+    return { label, template };
   }
 
   /** Reads a prompt and checks it holds `expectedPlaceholders` `{}` placeholders (one of them). */
@@ -73,4 +100,15 @@ export class PromptStore {
 
 function toUnixNewlines(text: string): string {
   return text.replace(/\r\n?/g, '\n');
+}
+
+/** Whether `now` are the stats of the file `then` were taken of, not changed since. */
+function isSameFileUnchanged(then: Stats, now: Stats): boolean {
+  return (
+    then.dev === now.dev &&
+    then.ino === now.ino &&
+    then.size === now.size &&
+    then.mtimeMs === now.mtimeMs &&
+    then.ctimeMs === now.ctimeMs
+  );
 }
