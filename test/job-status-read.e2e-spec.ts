@@ -1,0 +1,106 @@
+// JobsRepository.snapshot reads a job's state, the job and its usage in one round trip. The job or
+// the usage may then have been read just before the job finished: a real job on a real Redis is
+// read early (before a real BullMQ worker ends it), and that early read is handed to `snapshot`
+// once, as the race would; the snapshot must read again and report the job as it ended.
+import { Job, Queue, Worker } from 'bullmq';
+import Redis from 'ioredis';
+import { SUMMARIZATION_QUEUE, type JobUsage } from '../src/jobs/job-payload';
+import { JobStateRepository } from '../src/jobs/job-state.repository';
+import { JobsRepository } from '../src/jobs/jobs.repository';
+import { startTestGateway, type TestGateway } from './support/gateway';
+
+const USAGE: JobUsage = { calls: 3, promptTokens: 10, completionTokens: 5, durationMs: 600, flavor: 'llama' };
+
+describe('Job status read in one round trip (JobsRepository.snapshot)', () => {
+  let gateway: TestGateway;
+  let connection: Redis;
+  /** The gateway's queue, as any BullMQ client on its Redis sees it. */
+  let queue: Queue;
+  let state: JobStateRepository;
+  let repository: JobsRepository;
+
+  beforeAll(async () => {
+    gateway = await startTestGateway(); // ROLE=api: no worker takes the jobs but the tests'
+    connection = new Redis(gateway.redisUrl, { maxRetriesPerRequest: null });
+    queue = new Queue(SUMMARIZATION_QUEUE, { connection });
+    state = gateway.get(JobStateRepository);
+    repository = gateway.get(JobsRepository);
+  });
+  afterAll(async () => {
+    await queue.close();
+    connection.disconnect();
+    await gateway.close();
+  });
+  afterEach(() => jest.restoreAllMocks());
+
+  /** A queued job, as read (job and usage) before a worker took it. */
+  async function queuedJob(): Promise<{ jobId: string; earlyJob: Job; earlyUsage: JobUsage | undefined }> {
+    const response = await fetch(`${gateway.baseUrl}/services/summarize/en/generate`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ content: 'Alice : hello\nBob : good morning', flavor: 'llama' }),
+    });
+    const { jobId } = (await response.json()) as { jobId: string };
+    const earlyJob = await Job.fromId(queue, jobId);
+    if (!earlyJob) throw new Error(`job ${jobId} was not stored`);
+    return { jobId, earlyJob, earlyUsage: await state.readUsage(jobId) };
+  }
+
+  /** Ends the job with a real BullMQ worker on the queue: `answer` gives its result or throws. */
+  async function endWithWorker(jobId: string, answer: () => string): Promise<void> {
+    const workerConnection = new Redis(gateway.redisUrl, { maxRetriesPerRequest: null });
+    const worker = new Worker(queue.name, async () => answer(), { connection: workerConnection });
+    try {
+      await new Promise<void>((resolve) => {
+        const ended = (job: Job | undefined) => {
+          if (job?.id === jobId) resolve();
+        };
+        worker.on('completed', ended);
+        worker.on('failed', ended);
+      });
+    } finally {
+      await worker.close();
+      workerConnection.disconnect();
+    }
+  }
+
+  it('reads a finished job, its result and its usage once each when they were read after it ended', async () => {
+    const { jobId } = await queuedJob();
+    await state.saveUsage(jobId, USAGE);
+    await endWithWorker(jobId, () => 'the summary');
+    const jobReads = jest.spyOn(Job, 'fromId');
+    const usageReads = jest.spyOn(state, 'readUsage');
+    expect(await repository.snapshot(jobId)).toMatchObject({
+      state: 'completed',
+      result: 'the summary',
+      usage: USAGE,
+    });
+    expect(jobReads).toHaveBeenCalledTimes(1);
+    expect(usageReads).toHaveBeenCalledTimes(1);
+  });
+
+  it('reads the job and its usage again when they were read before it completed', async () => {
+    const { jobId, earlyJob, earlyUsage } = await queuedJob();
+    expect(earlyUsage).toBeUndefined();
+    await state.saveUsage(jobId, USAGE);
+    await endWithWorker(jobId, () => 'the summary');
+    const jobReads = jest.spyOn(Job, 'fromId').mockResolvedValueOnce(earlyJob);
+    const usageReads = jest.spyOn(state, 'readUsage').mockResolvedValueOnce(earlyUsage);
+    expect(await repository.snapshot(jobId)).toMatchObject({
+      state: 'completed',
+      result: 'the summary',
+      usage: USAGE,
+    });
+    expect(jobReads).toHaveBeenCalledTimes(2);
+    expect(usageReads).toHaveBeenCalledTimes(2);
+  });
+
+  it('reads a failed job again when it was read before it failed, and keeps its reason', async () => {
+    const { jobId, earlyJob } = await queuedJob();
+    await endWithWorker(jobId, () => {
+      throw new Error('the model is gone');
+    });
+    jest.spyOn(Job, 'fromId').mockResolvedValueOnce(earlyJob);
+    expect(await repository.snapshot(jobId)).toMatchObject({ state: 'failed', reason: 'the model is gone' });
+  });
+});
