@@ -64,35 +64,27 @@ describe('Job status read in one round trip (JobsRepository.snapshot)', () => {
     }
   }
 
-  it('reads a finished job, its result and its usage once each when they were read after it ended', async () => {
-    const { jobId } = await queuedJob();
-    await state.saveUsage(jobId, USAGE);
-    await endWithWorker(jobId, () => 'the summary');
-    const jobReads = jest.spyOn(Job, 'fromId');
-    const usageReads = jest.spyOn(state, 'readUsage');
-    expect(await repository.snapshot(jobId)).toMatchObject({
-      state: 'completed',
-      result: 'the summary',
-      usage: USAGE,
-    });
-    expect(jobReads).toHaveBeenCalledTimes(1);
-    expect(usageReads).toHaveBeenCalledTimes(1);
-  });
-
-  it('reads the job and its usage again when they were read before it completed', async () => {
+  it.each([
+    ['after it ended: the job and its usage are read once each', false, 1],
+    ['before it completed: the job and its usage are read again', true, 2],
+  ])('a completed job whose state, job and usage were read %s', async (_case, isReadEarly, readsEach) => {
     const { jobId, earlyJob, earlyUsage } = await queuedJob();
     expect(earlyUsage).toBeUndefined();
     await state.saveUsage(jobId, USAGE);
     await endWithWorker(jobId, () => 'the summary');
-    const jobReads = jest.spyOn(Job, 'fromId').mockResolvedValueOnce(earlyJob);
-    const usageReads = jest.spyOn(state, 'readUsage').mockResolvedValueOnce(earlyUsage);
+    const jobReads = jest.spyOn(Job, 'fromId');
+    const usageReads = jest.spyOn(state, 'readUsage');
+    if (isReadEarly) {
+      jobReads.mockResolvedValueOnce(earlyJob);
+      usageReads.mockResolvedValueOnce(earlyUsage);
+    }
     expect(await repository.snapshot(jobId)).toMatchObject({
       state: 'completed',
       result: 'the summary',
       usage: USAGE,
     });
-    expect(jobReads).toHaveBeenCalledTimes(2);
-    expect(usageReads).toHaveBeenCalledTimes(2);
+    expect(jobReads).toHaveBeenCalledTimes(readsEach);
+    expect(usageReads).toHaveBeenCalledTimes(readsEach);
   });
 
   it('reads a failed job again when it was read before it failed, and keeps its reason', async () => {
