@@ -6,7 +6,7 @@ import type { AppConfig } from '../src/config/app-config';
 import { parseAppConfig } from '../src/config/parse-app-config.util';
 import { INFERENCE_SEMAPHORE_REDIS_KEY, InferenceClient } from '../src/inference/inference.client';
 import { InferenceError } from '../src/inference/inference.error';
-import { requiredTestRedisUrl } from './support/gateway';
+import { requiredTestRedisUrl, waitFor } from './support/gateway';
 import { answerPieces, LlmSimulator, simulatedAnswer } from './support/llm-simulator';
 
 function configFor(simulator: LlmSimulator, env: Record<string, string> = {}): AppConfig {
@@ -312,23 +312,24 @@ describe('InferenceClient against the LLM simulator and a real Redis', () => {
     try {
       const holders = () => redis.zrange(INFERENCE_SEMAPHORE_REDIS_KEY, 0, -1);
       const waitForHolders = async (count: number) => {
-        const deadline = Date.now() + 2_000;
-        while ((await holders()).length !== count && Date.now() < deadline) {
-          await new Promise((resolve) => setTimeout(resolve, 5));
-        }
+        await waitFor(async () => (await holders()).length === count, 2_000, `${count} permit holder(s)`);
         return holders();
       };
       const client = newClient({ MAX_CONCURRENT_INFERENCES: '1' });
+      const reserve = jest.spyOn(Semaphore.prototype, 'tryAcquire');
       const release = jest.spyOn(Semaphore.prototype, 'release');
+      // The releases of the permit this client reserves: the spies see every client's (the earlier
+      // tests' clients give theirs back on timers of their own).
+      const releasesOfReserved = () =>
+        (release.mock.contexts as Semaphore[]).filter((permit) => permit === reserve.mock.contexts[0]);
       try {
         client.reservePermit();
-        const deadline = Date.now() + 2_000;
-        while (release.mock.calls.length === 0 && Date.now() < deadline) {
-          await new Promise((resolve) => setTimeout(resolve, 5));
-        }
-        expect(release).toHaveBeenCalledTimes(1);
+        expect(reserve).toHaveBeenCalledTimes(1);
+        await waitFor(async () => releasesOfReserved().length > 0, 2_000, 'the unused permit to be released');
+        expect(releasesOfReserved()).toHaveLength(1);
         expect(await waitForHolders(0)).toEqual([]);
       } finally {
+        reserve.mockRestore();
         release.mockRestore();
       }
       // The only permit is held by another client's call: one attempt, no wait, no permit.
