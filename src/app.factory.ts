@@ -11,6 +11,7 @@ import type { AppConfig } from './config/app-config';
 import { ApiModule, WorkerModule } from './app.module';
 import { ASYNCAPI_PATH, asyncApiHandler, createOpenApiDocument } from './api-docs/api-documents';
 import { ApiKeys, presentedKey } from './common/api-key.guard';
+import { jsonBodyErrorsAsDetail, readJsonBodies } from './common/json-bodies';
 import { HttpRequestsMiddleware } from './metrics/http-requests.middleware';
 import { RoutesAfterApi } from './common/routes-after-api';
 import { serveWebPage } from './common/web-page';
@@ -41,10 +42,8 @@ export async function createGateway(config: AppConfig, logger: LoggerService): P
     bodyParser: false,
   });
   recordHttpRequests(app);
-  // The raw bytes are checked before body-parser decodes them (it would turn bad bytes into U+FFFD).
-  const jsonOptions = { limit: config.maxUploadBytes, verify: refuseInvalidUtf8 };
-  app.useBodyParser('json', jsonOptions);
-  app.use(bodyParserErrorsAsDetail);
+  app.use(readJsonBodies(config.maxUploadBytes));
+  app.use(jsonBodyErrorsAsDetail);
   app.use(corsForCrossOriginRequests(corsOptions(config.corsOrigins)));
   app.disable('x-powered-by');
   // No ETag on the API's JSON answers (v1 sent none): Express hashes every body it sends, the
@@ -277,60 +276,4 @@ function redocPage(title: string, apiKey?: string): string {
     `<script src="${REDOC_SCRIPT_PATH}"></script>`,
     '</body></html>',
   ].join('\n');
-}
-
-/** The type of the error `refuseInvalidUtf8` throws, kept by body-parser. */
-const NOT_UTF8 = 'encoding.not-utf8';
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
-
-/**
- * body-parser's `verify` hook: a JSON body declared (or defaulting to) UTF-8 must be UTF-8, checked
- * on the raw bytes. Other charsets body-parser decodes itself; what a lenient decoding leaves
- * (U+FFFD) the generate request's own check refuses.
- */
-function refuseInvalidUtf8(
-  _request: unknown,
-  _response: unknown,
-  body: Buffer,
-  encoding: string | null,
-): void {
-  if (encoding !== null && encoding.toLowerCase() !== 'utf-8' && encoding.toLowerCase() !== 'utf8') return;
-  try {
-    strictUtf8.decode(body);
-  } catch {
-    throw Object.assign(
-      new Error('JSON body must be UTF-8 encoded text: it holds bytes that are not UTF-8'),
-      {
-        type: NOT_UTF8,
-      },
-    );
-  }
-}
-
-/** body-parser errors happen before Nest's filters: answer them in the same `{detail}` shape. */
-function bodyParserErrorsAsDetail(
-  error: unknown,
-  _request: Request,
-  response: Response,
-  next: NextFunction,
-): void {
-  const status = typeof error === 'object' && error !== null && 'status' in error ? error.status : undefined;
-  if (typeof status !== 'number') {
-    next(error);
-    return;
-  }
-  const type = typeof error === 'object' && error !== null && 'type' in error ? error.type : undefined;
-  if (type === NOT_UTF8) {
-    response.status(400).json({ detail: (error as Error).message });
-    return;
-  }
-  const detail =
-    status === 413
-      ? 'Request body larger than MAX_UPLOAD_SIZE'
-      : status === 415
-        ? 'Unsupported charset or content encoding of the request body'
-        : status === 400
-          ? 'Malformed JSON body'
-          : 'Request body could not be read';
-  response.status(status).json({ detail });
 }

@@ -23,13 +23,15 @@ export class ApiModule {
       imports: [
         ConfigModule.forRoot(config),
         RedisModule,
+        // First: its generate route is the API's busiest, and Express tries routes in the order
+        // they were registered, which is this order.
+        ServicesModule,
         HealthModule,
         MetricsModule,
         // The queue and /results; ServicesModule and RealtimeModule use its JobsService too.
         JobsModule,
         // The queue dashboard at /admin/queues, for operators (behind API_KEYS when set).
         JobsDashboardModule.forRoot(dashboardAccess(config)),
-        ServicesModule,
         RealtimeModule,
         // ROLE=all runs the worker in the same process.
         ...(config.role === 'all' ? [PipelineModule.forRoot(config)] : []),

@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -344,6 +345,41 @@ function rawExchange(port: number, request: string): Promise<string> {
 
 const port = () => Number(new URL(gateway.baseUrl).port);
 
+/** POSTs a JSON body with a Content-Length, or chunked (no length): the answer's status and detail. */
+function postJson(
+  body: Buffer,
+  contentType: string,
+  hasLength: boolean,
+): Promise<{ status: number; detail: unknown }> {
+  return new Promise((resolve, reject) => {
+    const outgoing = request(
+      {
+        host: '127.0.0.1',
+        port: port(),
+        path: ROUTE,
+        method: 'POST',
+        headers: {
+          ...withKey,
+          'Content-Type': contentType,
+          ...(hasLength ? { 'Content-Length': body.length } : { 'Transfer-Encoding': 'chunked' }),
+        },
+      },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.once('end', () =>
+          resolve({
+            status: response.statusCode ?? 0,
+            detail: (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { detail?: unknown }).detail,
+          }),
+        );
+      },
+    );
+    outgoing.once('error', reject);
+    outgoing.end(body);
+  });
+}
+
 describe('hostile input (issue 13): each refused with its 4xx and {detail}; nothing reaches the LLM or the queue', () => {
   it.each(HTTP_CASES)('%s', async (_what, path, request, status, detail) => {
     const response = await fetch(`${gateway.baseUrl}${path}`, request);
@@ -419,6 +455,45 @@ describe('hostile input (issue 13): each refused with its 4xx and {detail}; noth
       socket.socket.close();
     }
   }, 20_000);
+
+  // The usual JSON request (a Content-Length, UTF-8) is read by the gateway directly, any other
+  // by body-parser: the same bytes, sent both ways, must get the same answer.
+  it.each([
+    [
+      'an object (parsed: its flavor is looked up)',
+      '{"content":"Alice : hi","flavor":"gpt-9"}',
+      404,
+      /^Flavor not found$/,
+    ],
+    ['the same after a BOM', '\ufeff{"content":"Alice : hi","flavor":"gpt-9"}', 404, /^Flavor not found$/],
+    [
+      'the same after whitespace',
+      ' \r\n\t{"content":"Alice : hi","flavor":"gpt-9"}',
+      404,
+      /^Flavor not found$/,
+    ],
+    ['an empty body (read as {})', '', 400, /^Missing content$/],
+    ['whitespace only', ' \n ', 400, /^Malformed JSON body$/],
+    ['a JSON string (strict: object or array only)', '"Alice : hi"', 400, /^Malformed JSON body$/],
+    ['a number after whitespace', '  42', 400, /^Malformed JSON body$/],
+    ['an object, then more', '{"content":"Alice : hi","flavor":"gpt-9"} x', 400, /^Malformed JSON body$/],
+    ['a cut object', '{"content":', 400, /^Malformed JSON body$/],
+    ['bytes that are not UTF-8', invalidUtf8, 400, /JSON body must be UTF-8.*not UTF-8/],
+  ])(
+    'a JSON body, sent with a Content-Length and chunked, gets one answer: %s',
+    async (_what, body, status, detail) => {
+      const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+      for (const contentType of ['application/json', 'application/json; charset="UTF-8"']) {
+        const answers = await Promise.all(
+          [true, false].map((hasLength) => postJson(bytes, contentType, hasLength)),
+        );
+        expect(answers).toEqual([
+          { status, detail: expect.stringMatching(detail) as string },
+          { status, detail: expect.stringMatching(detail) as string },
+        ]);
+      }
+    },
+  );
 
   it('nothing reached the LLM simulator or the queue; a valid request still does', async () => {
     expect(simulator.requests).toEqual([]);

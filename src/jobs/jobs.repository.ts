@@ -22,6 +22,8 @@ interface PendingAcceptance {
   reject(error: unknown): void;
 }
 
+type RedisClientOfQueue = Awaited<Queue['client']>;
+
 const unavailable = () => new JobsError('Redis is unavailable', 'QUEUE_UNAVAILABLE');
 
 /**
@@ -35,6 +37,8 @@ export class JobsRepository {
   private acceptancesOfTurn: PendingAcceptance[] | undefined;
   /** The options of every job this API adds, but its id: built once, not per submission. */
   private readonly jobOptions: JobsOptions;
+  /** The queue's connection once it is made (BullMQ hands it out through a new promise each time). */
+  private queueClient: RedisClientOfQueue | undefined;
 
   constructor(
     @Inject(APP_CONFIG) config: AppConfig,
@@ -147,7 +151,7 @@ export class JobsRepository {
     data: SummarizationJobData,
     acceptance?: { idempotencyScopedKey: string | undefined },
   ): Promise<AdmissionState | undefined> {
-    const client = await this.queue.client;
+    const client = this.queueClient ?? (this.queueClient = await this.queue.client);
     const job = new Job<SummarizationJobData, string>(
       this.queue,
       'summarize',
@@ -318,19 +322,28 @@ export class JobsRepository {
    * while the connection is down, means Redis is unavailable (a 503); any other failure is a bug
    * and stays one.
    */
-  private async before<T>(deadlineAt: number, operation: Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(unavailable()), Math.max(0, deadlineAt - Date.now()));
+  private before<T>(deadlineAt: number, operation: Promise<T>): Promise<T> {
+    // One promise and one timer: this runs on every submission (Promise.race and an async frame cost more).
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => reject(unavailable()), Math.max(0, deadlineAt - Date.now()));
+      operation.then(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          reject(this.asQueueFailure(error));
+        },
+      );
     });
-    try {
-      return await Promise.race([operation, deadline]);
-    } catch (error) {
-      if (error instanceof JobsError || (this.redis.isReady && !isConnectionFailure(error))) throw error;
-      throw unavailable();
-    } finally {
-      clearTimeout(timer);
-    }
+  }
+
+  /** What a failed queue operation throws: Redis unavailable (a 503), or the failure itself (a bug). */
+  private asQueueFailure(error: unknown): Error {
+    if (error instanceof JobsError) return error;
+    if (!this.redis.isReady || isConnectionFailure(error)) return unavailable();
+    return error instanceof Error ? error : new Error(String(error));
   }
 }
 

@@ -1,15 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import {
-  Body,
-  Controller,
-  Get,
-  Headers,
-  HttpCode,
-  Param,
-  Post,
-  UploadedFile,
-  UseGuards,
-} from '@nestjs/common';
+import { Controller, Get, HttpCode, Post, Req, UseGuards } from '@nestjs/common';
 import {
   ApiExcludeEndpoint,
   ApiNotFoundResponse,
@@ -18,6 +8,7 @@ import {
   ApiTags,
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
+import type { Request } from 'express';
 import { errorContent, schemaRef, UNAUTHORIZED_RESPONSE } from '../api-schemas/error-detail.dto';
 import { MultipartUploadGuard } from './multipart-upload.guard';
 import { type QueuedJob, ServicesService } from './services.service';
@@ -60,16 +51,16 @@ export class ServicesController {
   @HttpCode(200)
   @ApiExcludeEndpoint()
   @UseGuards(MultipartUploadGuard)
-  generate(
-    @Param('route') routeSegments: string[] | string,
-    @UploadedFile() file: Express.Multer.File | undefined,
-    @Body() body: GenerateBody | undefined,
-    @Headers() headers: IncomingHttpHeaders,
-  ): Promise<QueuedJob> {
+  generate(@Req() request: Request): Promise<QueuedJob> {
+    // The request itself rather than four parameter decorators: Nest resolves each one (and its
+    // pipes) on every submission. multer (MultipartUploadGuard) left the upload in `file`.
+    const routeSegments: unknown = request.params.route;
+    const body = request.body as GenerateBody | undefined;
+    const headers = request.headers;
     return this.services.generate(
-      Array.isArray(routeSegments) ? routeSegments.join('/') : routeSegments,
+      Array.isArray(routeSegments) ? routeSegments.join('/') : String(routeSegments),
       {
-        content: file?.buffer ?? body?.content ?? body?.file,
+        content: request.file?.buffer ?? body?.content ?? body?.file,
         flavor: body?.flavor,
         temperature: body?.temperature,
         top_p: body?.top_p,
