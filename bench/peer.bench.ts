@@ -517,7 +517,7 @@ async function pipelineTables(): Promise<string> {
 const CLIENTS = 16;
 const ROUND_MS = 2_000;
 /** More rounds than the pipeline's runs: a round is short, and a shared machine's load swings. */
-const SUBMISSION_ROUNDS = 5;
+const SUBMISSION_ROUNDS = 9;
 const ROUND_MAX_REQUESTS = 30_000;
 const SUBMIT_BODY = JSON.stringify({ content: 'Alice : hello\nBob : good morning to you', flavor: 'llama' });
 

@@ -87,7 +87,9 @@ function corsForCrossOriginRequests(options: CorsOptions): RequestHandler {
   const answerCors = cors(options);
   return (request, response, next) => {
     if (request.headers.origin === undefined && request.method !== 'OPTIONS') {
-      response.vary('Origin');
+      // Nothing earlier in the chain sets Vary: set at once, without `vary`'s parse and merge.
+      if (response.hasHeader('Vary')) response.vary('Origin');
+      else response.setHeader('Vary', 'Origin');
       next();
       return;
     }

@@ -38,10 +38,11 @@ export function readJsonBodies(limitBytes: number): RequestHandler {
       received += chunk.length;
     });
     let isRead = false;
-    request.once('error', () => {
+    // `on`, not `once`: each fires at most once, and `once` wraps the listener on every request.
+    request.on('error', () => {
       if (!isRead) next(bodyError(400, 'request.aborted', 'request aborted'));
     });
-    request.once('end', () => {
+    request.on('end', () => {
       isRead = true;
       if (received !== length) {
         next(bodyError(400, 'request.size.invalid', 'request size did not match content length'));

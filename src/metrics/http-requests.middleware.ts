@@ -25,7 +25,8 @@ export class HttpRequestsMiddleware implements NestMiddleware {
     const requestId =
       typeof presented === 'string' && ACCEPTED_REQUEST_ID.test(presented) ? presented : randomUUID();
     response.setHeader('X-Request-Id', requestId);
-    response.once('finish', () => {
+    // `on`, not `once`: 'finish' fires once, and `once` wraps the listener on every request.
+    response.on('finish', () => {
       const durationSeconds = (performance.now() - startedAt) / 1000;
       const route = routeTemplate(request, response.statusCode);
       this.metrics.httpRequest(request.method, route, response.statusCode, durationSeconds);
