@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { type ErrorRequestHandler, json, type Request, type RequestHandler } from 'express';
+import { type ErrorRequestHandler, json, type RequestHandler } from 'express';
 
 /** The type of the error a JSON body that is not UTF-8 gives (body-parser keeps a verify error's type). */
 const NOT_UTF8 = 'encoding.not-utf8';
@@ -54,7 +54,7 @@ export function readJsonBodies(limitBytes: number): RequestHandler {
         next(parsed);
         return;
       }
-      (request as Request & { body: unknown }).body = parsed;
+      request.body = parsed;
       next();
     });
   };
