@@ -33,6 +33,11 @@ const request = (prompt = 'Alice : hello there') => ({
   topP: 0.9,
 });
 
+/** The clients holding an LLM permit in Redis now. */
+function permitHolders(redis: Redis): Promise<string[]> {
+  return redis.zrange(INFERENCE_SEMAPHORE_REDIS_KEY, 0, -1);
+}
+
 describe('InferenceClient against the LLM simulator and a real Redis', () => {
   let simulator: LlmSimulator;
   const clients: InferenceClient[] = [];
@@ -310,7 +315,7 @@ describe('InferenceClient against the LLM simulator and a real Redis', () => {
     simulator.latencyMs = 200;
     const redis = new Redis(requiredTestRedisUrl());
     try {
-      const holders = () => redis.zrange(INFERENCE_SEMAPHORE_REDIS_KEY, 0, -1);
+      const holders = () => permitHolders(redis);
       const waitForHolders = async (count: number) => {
         await waitFor(async () => (await holders()).length === count, 2_000, `${count} permit holder(s)`);
         return holders();
@@ -355,7 +360,7 @@ describe('InferenceClient against the LLM simulator and a real Redis', () => {
     const redis = new Redis(requiredTestRedisUrl());
     try {
       const client = newClient({ MAX_CONCURRENT_INFERENCES: '2' });
-      const holders = () => redis.zrange(INFERENCE_SEMAPHORE_REDIS_KEY, 0, -1);
+      const holders = () => permitHolders(redis);
       /** A call, and the permits held in Redis half-way through it. */
       const callSeeingHolders = async (prompt: string) => {
         const call = client.complete(request(prompt));

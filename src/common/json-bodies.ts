@@ -10,8 +10,8 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
  * Anything else (another charset, `+json` types, odd parameters) is body-parser's to judge.
  */
 const PLAIN_JSON = /^application\/json[\t ]*(?:;[\t ]*charset="?utf-8"?[\t ]*)?$/i;
-/** The whitespace JSON allows before a value (RFC 8259), as body-parser's strict mode skips it. */
-const JSON_WHITESPACE = /^[ \t\n\r]*/;
+/** The first character that is not whitespace JSON allows before a value (RFC 8259). */
+const NOT_JSON_WHITESPACE = /[^ \t\n\r]/;
 
 /**
  * Reads JSON request bodies as body-parser's `json()` does (the size limit, strict JSON: an object
@@ -81,8 +81,7 @@ function parseStrictJson(body: Buffer): unknown {
     return notUtf8Error();
   }
   if (text.length === 0) return {}; // body-parser's special case: a common client-side mistake
-  const first =
-    text[0] === '{' || text[0] === '[' ? text[0] : text[JSON_WHITESPACE.exec(text)?.[0].length ?? 0];
+  const first = text[0] === '{' || text[0] === '[' ? text[0] : text[text.search(NOT_JSON_WHITESPACE)];
   if (first !== '{' && first !== '[') {
     return bodyError(400, 'entity.parse.failed', 'JSON body must be an object or an array');
   }
